@@ -1,0 +1,116 @@
+package core
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Link is the transport's side of one connection.
+type Link interface {
+	// Kick writes out what the connection's outbox holds, at once or soon,
+	// without blocking on the network. When a close frame has gone out the
+	// transport closes the socket and calls Hub.Closed.
+	Kick()
+	// Abort closes the socket now, whatever is queued.
+	Abort()
+}
+
+// Conn is one client connection as the protocol sees it: its session state
+// and its output queue. Transports create it with Hub.Open, feed it complete
+// client messages, and write out its Outbox.
+type Conn struct {
+	id   uint64
+	hub  *Hub
+	link Link
+
+	Out Outbox // frames waiting for the socket; has its own lock
+
+	active    atomic.Int64 // unix ns of the last frame from the client
+	Scheduled atomic.Bool  // owned by the write policy: queued for a flush
+	gone      atomic.Bool  // Hub.Closed ran
+
+	mu     sync.Mutex // guards the session fields below; taken before registry locks
+	uid    string     // logged-in user, "" when not logged in
+	exp    int64      // credential expiry, unix ns, 0 = none
+	subs   []Sub      // public and private subscriptions
+	tokens float32    // request rate bucket
+	refill int64      // unix ns of the last refill
+}
+
+// ID is unique among the connections of one process, for its whole life
+// (unlike a file descriptor, it is never reused).
+func (c *Conn) ID() uint64 { return c.id }
+
+// Link returns the transport side of c.
+func (c *Conn) Link() Link { return c.link }
+
+// Touch records activity from the client (any frame), for the idle timeout.
+func (c *Conn) Touch() { c.active.Store(time.Now().UnixNano()) }
+
+// UID returns the logged-in user id, or "".
+func (c *Conn) UID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.uid
+}
+
+// send queues a frame and tells the write policy. It returns false when the
+// connection queues nothing more.
+func (c *Conn) send(frame []byte) bool {
+	pending, first, err := c.Out.push(frame, c.hub.lim.MaxQueued)
+	switch err {
+	case nil:
+		c.hub.policy.Queued(c, pending, first)
+		return true
+	case ErrSlowConsumer:
+		c.hub.stats.SlowConsumers.Add(1)
+		c.hub.stats.countClose(ClosePolicy)
+		c.link.Kick()
+	}
+	return false
+}
+
+// reply queues a frame that answers the client and writes it out now,
+// whatever the write policy: replies are rare and someone waits for them.
+func (c *Conn) reply(frame []byte) {
+	if _, _, err := c.Out.push(frame, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
+		c.hub.stats.SlowConsumers.Add(1)
+		c.hub.stats.countClose(ClosePolicy)
+	}
+	c.link.Kick()
+}
+
+// Pong answers a ping control frame with payload.
+func (c *Conn) Pong(payload []byte) {
+	c.Touch()
+	c.reply(AppendFrame(make([]byte, 0, len(payload)+2), OpcodePong, payload))
+}
+
+// CloseWith queues a close frame as the last thing the connection gets;
+// the transport closes the socket once it is written. Protocol errors pass
+// their RFC 6455 code. It reports false when the connection was already
+// closing.
+func (c *Conn) CloseWith(code int, reason string) bool {
+	if !c.Out.closeWith(CloseFrame(code, reason)) {
+		return false
+	}
+	c.hub.stats.countClose(code)
+	c.link.Kick()
+	return true
+}
+
+// EchoClose answers a close frame from the client (payload already
+// validated by the transport) with the same status code, as RFC 6455 asks.
+func (c *Conn) EchoClose(code int) {
+	if code == 0 {
+		c.Out.closeWith(AppendFrame(nil, OpcodeClose, nil))
+		c.link.Kick()
+		return
+	}
+	c.Out.closeWith(CloseFrame(code, ""))
+	c.link.Kick()
+}
+
+// Limits returns the limits in force for c.
+func (c *Conn) Limits() Limits { return c.hub.lim }

@@ -1,0 +1,119 @@
+package core
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Config assembles a Hub. Registry and Policy are required; the rest has
+// working zero values.
+type Config struct {
+	Registry Registry
+	Policy   Policy
+	Auth     Authenticator // nil: every login is refused
+	Limits   Limits
+	Format   Format
+	Logger   *slog.Logger // nil: slog.Default()
+}
+
+// Hub is the local delivery side of the push API: it owns the registry,
+// turns each push into frame bytes once, and hands them to every recipient's
+// outbox. It also runs the liveness sweep (idle timeout, write timeout,
+// credential expiry) for every connection, one goroutine for all.
+type Hub struct {
+	reg    Registry
+	policy Policy
+	auth   Authenticator
+	lim    Limits
+	format Format
+	log    *slog.Logger
+	stats  Stats
+	nextID atomic.Uint64
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+// NewHub starts a hub and its sweep goroutine; Close stops it.
+func NewHub(cfg Config) *Hub {
+	h := &Hub{
+		reg:    cfg.Registry,
+		policy: cfg.Policy,
+		auth:   cfg.Auth,
+		lim:    cfg.Limits.WithDefaults(),
+		format: cfg.Format,
+		log:    cfg.Logger,
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	go h.sweepLoop()
+	return h
+}
+
+// Limits returns the limits in force.
+func (h *Hub) Limits() Limits { return h.lim }
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
+
+// Policy returns the write policy.
+func (h *Hub) Policy() Policy { return h.policy }
+
+// Open registers a new connection, which receives broadcasts from now on.
+func (h *Hub) Open(link Link) *Conn {
+	c := &Conn{id: h.nextID.Add(1), hub: h, link: link}
+	c.Touch()
+	h.reg.Add(c)
+	h.stats.Conns.Add(1)
+	return c
+}
+
+// Closed unregisters c once its socket is closed. It is idempotent.
+func (h *Hub) Closed(c *Conn) {
+	if c.gone.Swap(true) {
+		return
+	}
+	c.mu.Lock()
+	subs := c.subs
+	c.subs = nil
+	if c.uid != "" {
+		h.stats.LoggedIn.Add(-1)
+	}
+	c.uid, c.exp = "", 0
+	h.reg.Remove(c, subs)
+	c.mu.Unlock()
+	h.stats.Subscriptions.Add(-int64(len(subs)))
+	c.Out.markClosed()
+	h.stats.Conns.Add(-1)
+}
+
+// Publish delivers p to the local connections at once: the in-process
+// broker. p must have passed Push.Check.
+func (h *Hub) Publish(_ context.Context, p Push) error {
+	h.Deliver(p)
+	return nil
+}
+
+// Deliver encodes p once and queues the frame for every recipient, in the
+// caller's goroutine, so pushes made one after another reach every
+// connection in that order.
+func (h *Hub) Deliver(p Push) int {
+	frame := h.format.Encode(p)
+	t := p.Target()
+	h.stats.Pushes[t].Add(1)
+	n := h.reg.Each(t, Sub{UID: p.UID, Topic: p.Topic}, func(c *Conn) { c.send(frame) })
+	h.stats.Deliveries.Add(int64(n))
+	return n
+}
+
+// Close stops the sweep goroutine. It does not close connections; see Drain.
+func (h *Hub) Close() {
+	h.stopOnce.Do(func() { close(h.stop) })
+	<-h.done
+}

@@ -1,0 +1,187 @@
+package core
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// Errors of the output queue.
+var (
+	// ErrSlowConsumer: the bytes queued for a connection would pass its
+	// limit; the connection is being closed with 1008.
+	ErrSlowConsumer = errors.New("slow consumer")
+	// ErrClosing: the connection queues nothing more.
+	ErrClosing = errors.New("connection closing")
+)
+
+// Outbox states.
+const (
+	outOpen    uint8 = iota // accepting frames
+	outClosing              // a close frame is the last queued frame; nothing more is accepted
+	outClosed               // the close frame was written, or the socket is gone
+)
+
+// Outbox is one connection's queue of frame bytes that its socket has not
+// accepted yet. Frames are shared by every recipient and never modified: the
+// queue holds slices of them, not copies. An idle outbox holds no buffer.
+//
+// Any goroutine may Push; one writer at a time (the transport's) calls Peek
+// and Advance.
+type Outbox struct {
+	mu     sync.Mutex // guards every field below
+	frames [][]byte   // pending frames; frames[0][off:] is next to write
+	off    int        // bytes of frames[0] already written
+	queued int        // bytes pending: the slow-consumer figure
+	state  uint8
+	since  int64 // unix ns of the last progress while bytes were pending
+}
+
+// push appends frame. pending is the number of bytes queued afterwards and
+// first says whether the queue was empty before. When the frame would take
+// the queue past limit, push queues nothing, replaces what is pending (but a
+// partly written frame) with close 1008 `slow consumer` and returns
+// ErrSlowConsumer.
+func (o *Outbox) push(frame []byte, limit int) (pending int, first bool, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state != outOpen {
+		return o.queued, false, ErrClosing
+	}
+	if limit > 0 && o.queued+len(frame) > limit {
+		o.dropPending()
+		o.appendLocked(closeSlowConsumer)
+		o.state = outClosing
+		return o.queued, false, ErrSlowConsumer
+	}
+	first = o.queued == 0
+	o.appendLocked(frame)
+	return o.queued, first, nil
+}
+
+var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
+
+// closeWith queues frame, a close frame, as the last frame. It reports
+// false when the outbox was not open.
+func (o *Outbox) closeWith(frame []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state != outOpen {
+		return false
+	}
+	o.appendLocked(frame)
+	o.state = outClosing
+	return true
+}
+
+// dropPending forgets every queued frame but a partly written head, whose
+// rest must still go out to keep the stream framed. o.mu is held.
+func (o *Outbox) dropPending() {
+	keep := 0
+	if o.off > 0 && len(o.frames) > 0 {
+		keep = 1
+	}
+	clear(o.frames[keep:])
+	o.frames = o.frames[:keep]
+	o.queued = 0
+	if keep == 1 {
+		o.queued = len(o.frames[0]) - o.off
+	}
+}
+
+func (o *Outbox) appendLocked(frame []byte) {
+	if o.queued == 0 {
+		o.since = time.Now().UnixNano()
+	}
+	o.frames = append(o.frames, frame)
+	o.queued += len(frame)
+}
+
+// Peek appends to dst the pending bytes, as slices of the shared frames:
+// at most max slices, or only the head frame when coalesce is false. It
+// returns dst unchanged when nothing is pending.
+func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.frames) == 0 {
+		return dst
+	}
+	dst = append(dst, o.frames[0][o.off:])
+	if !coalesce {
+		return dst
+	}
+	for _, f := range o.frames[1:] {
+		if len(dst) >= max {
+			break
+		}
+		dst = append(dst, f)
+	}
+	return dst
+}
+
+// Advance records that the socket accepted n bytes from the head of the
+// queue. empty says whether nothing is pending now; closeNow says the close
+// frame is out and the transport must close the socket.
+func (o *Outbox) Advance(n int) (empty, closeNow bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n > 0 {
+		o.since = time.Now().UnixNano()
+	}
+	o.queued -= n
+	for n > 0 && len(o.frames) > 0 {
+		rest := len(o.frames[0]) - o.off
+		if n < rest {
+			o.off += n
+			return false, false
+		}
+		n -= rest
+		o.frames[0] = nil
+		o.frames = o.frames[1:]
+		o.off = 0
+	}
+	if len(o.frames) > 0 {
+		return false, false
+	}
+	o.frames = nil // an idle connection holds no queue
+	o.queued = 0
+	if o.state == outClosing {
+		o.state = outClosed
+		return true, true
+	}
+	return true, false
+}
+
+// Pending returns the bytes queued.
+func (o *Outbox) Pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.queued
+}
+
+// stalledSince returns when the socket last accepted bytes while some were
+// pending, or 0 when nothing is pending.
+func (o *Outbox) stalledSince() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.queued == 0 && o.state != outClosing {
+		return 0
+	}
+	return o.since
+}
+
+// markClosed stops the outbox for good and drops what it holds.
+func (o *Outbox) markClosed() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.state = outClosed
+	o.frames = nil
+	o.off, o.queued = 0, 0
+}
+
+// Closing reports whether a close frame is queued or written.
+func (o *Outbox) Closing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.state != outOpen
+}

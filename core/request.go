@@ -1,0 +1,97 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Op is a client request code.
+type Op int
+
+// Client request codes, and the codes of unsolicited server messages.
+const (
+	OpInvalid          Op = 0
+	OpSubscribe        Op = 1
+	OpUnsubscribe      Op = 2
+	OpLogin            Op = 3
+	OpLogout           Op = 4
+	OpSubscribePrivate Op = 5
+	OpUnsubscribePriv  Op = 6
+	OpPushTopic        Op = 7
+	OpPushPrivate      Op = 8
+	OpPushAll          Op = 9
+)
+
+// Request is one decoded client message.
+type Request struct {
+	Code  Op
+	Topic string
+	Cred  string          // data of a login: the credential
+	ID    json.RawMessage // echoed verbatim in the reply; nil when absent
+}
+
+type wireRequest struct {
+	Code  json.RawMessage `json:"code"`
+	Topic string          `json:"topic"`
+	Data  json.RawMessage `json:"data"`
+	ID    json.RawMessage `json:"id"`
+}
+
+// DecodeRequest parses one client text message. On error the returned
+// Request still carries what could be read (ID, and Code when it was a valid
+// number), so that the reply can echo them.
+func DecodeRequest(msg []byte) (Request, error) {
+	var w wireRequest
+	if err := json.Unmarshal(msg, &w); err != nil {
+		return Request{}, fmt.Errorf("malformed JSON: %s", jsonErrText(err))
+	}
+	r := Request{Topic: w.Topic, ID: compactID(w.ID)}
+	if len(w.Code) == 0 {
+		return r, fmt.Errorf("missing code")
+	}
+	var code int
+	if err := json.Unmarshal(w.Code, &code); err != nil {
+		return r, fmt.Errorf("code must be an integer")
+	}
+	r.Code = Op(code)
+	if r.Code < OpSubscribe || r.Code > OpUnsubscribePriv {
+		c := r.Code
+		r.Code = OpInvalid
+		return r, fmt.Errorf("unknown code %d", c)
+	}
+	if r.Code == OpLogin {
+		if err := json.Unmarshal(w.Data, &r.Cred); err != nil || len(w.Data) == 0 {
+			return r, fmt.Errorf("login data must be a credential string")
+		}
+	}
+	return r, nil
+}
+
+func compactID(id json.RawMessage) json.RawMessage {
+	if len(id) == 0 || bytes.Equal(id, []byte("null")) {
+		return nil
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, id) != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+func jsonErrText(err error) string {
+	if se, ok := err.(*json.SyntaxError); ok {
+		return fmt.Sprintf("%s at offset %d", se.Error(), se.Offset)
+	}
+	return err.Error()
+}
+
+// NeedsLogin reports whether op requires a logged-in connection.
+func (o Op) NeedsLogin() bool {
+	return o == OpLogout || o == OpSubscribePrivate || o == OpUnsubscribePriv
+}
+
+// NeedsTopic reports whether op requires a topic.
+func (o Op) NeedsTopic() bool {
+	return o == OpSubscribe || o == OpUnsubscribe || o == OpSubscribePrivate || o == OpUnsubscribePriv
+}

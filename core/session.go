@@ -1,0 +1,221 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Sub is one subscription: a public channel when UID is empty, else the
+// private channel Topic of user UID.
+type Sub struct {
+	UID   string
+	Topic string
+}
+
+// Handle processes one complete client text message and queues its answer.
+// Messages of one connection must be handled one at a time, in order. It may
+// block in the Authenticator during a login: transports that must not block
+// call it off their event loop. Invalid UTF-8 closes the connection with 1007.
+func (c *Conn) Handle(ctx context.Context, msg []byte) {
+	c.Touch()
+	if len(msg) == 4 && (msg[0]|0x20) == 'p' && (msg[1]|0x20) == 'i' && (msg[2]|0x20) == 'n' && (msg[3]|0x20) == 'g' {
+		c.reply(pongText)
+		return
+	}
+	if !utf8.Valid(msg) {
+		c.CloseWith(CloseInvalidData, "invalid UTF-8 in text message")
+		return
+	}
+	req, err := DecodeRequest(msg)
+	if err != nil {
+		c.answer(req, StatusBadRequest, err.Error())
+		return
+	}
+	c.hub.stats.Requests.Add(1)
+	status, text := c.apply(ctx, req)
+	c.answer(req, status, text)
+}
+
+func (c *Conn) answer(req Request, status int, text string) {
+	r := Reply{Code: req.Code, ID: req.ID, Topic: req.Topic, Status: status, Message: text}
+	if req.Code == OpLogin || req.Code == OpLogout || req.Code == OpInvalid {
+		r.Topic = ""
+	}
+	c.reply(r.Frame())
+}
+
+// apply runs the session rules for a decoded request. Checks run in the
+// order of PROTOCOL.md: login (401), topic (400), limits (429).
+func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
+	if req.Code.NeedsLogin() && c.UID() == "" {
+		return StatusUnauthorized, "login required"
+	}
+	if req.Code.NeedsTopic() {
+		if err := CheckTopic(req.Topic); err != nil {
+			return StatusBadRequest, err.Error()
+		}
+	}
+	if !c.allow() {
+		return StatusTooMany, fmt.Sprintf("over %d requests per second", c.hub.lim.MaxReqRate)
+	}
+	switch req.Code {
+	case OpSubscribe:
+		return c.subscribe(Sub{Topic: req.Topic})
+	case OpUnsubscribe:
+		return c.unsubscribe(Sub{Topic: req.Topic})
+	case OpLogin:
+		return c.login(ctx, req.Cred)
+	case OpLogout:
+		c.logout()
+		return StatusOK, ""
+	case OpSubscribePrivate, OpUnsubscribePriv:
+		c.mu.Lock()
+		uid := c.uid
+		c.mu.Unlock()
+		if uid == "" { // logged out meanwhile by expiry
+			return StatusUnauthorized, "login required"
+		}
+		if req.Code == OpSubscribePrivate {
+			return c.subscribe(Sub{UID: uid, Topic: req.Topic})
+		}
+		return c.unsubscribe(Sub{UID: uid, Topic: req.Topic})
+	}
+	return StatusBadRequest, "unknown code"
+}
+
+// allow takes one token from the request-rate bucket.
+func (c *Conn) allow() bool {
+	now := time.Now().UnixNano()
+	rate := float32(c.hub.lim.MaxReqRate)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refill == 0 {
+		c.tokens = rate
+	} else {
+		c.tokens = min(rate, c.tokens+rate*float32(now-c.refill)/1e9)
+	}
+	c.refill = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+func (c *Conn) subscribe(s Sub) (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone.Load() {
+		return StatusOK, ""
+	}
+	for _, have := range c.subs {
+		if have == s {
+			return StatusOK, ""
+		}
+	}
+	if len(c.subs) >= c.hub.lim.MaxSubs {
+		return StatusTooMany, fmt.Sprintf("over %d subscriptions", c.hub.lim.MaxSubs)
+	}
+	c.subs = append(c.subs, s)
+	c.hub.reg.Subscribe(s, c)
+	c.hub.stats.Subscriptions.Add(1)
+	return StatusOK, ""
+}
+
+func (c *Conn) unsubscribe(s Sub) (int, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, have := range c.subs {
+		if have == s {
+			c.dropSub(i)
+			return StatusOK, ""
+		}
+	}
+	return StatusOK, ""
+}
+
+// dropSub removes c.subs[i] from the session and the registry. c.mu is held.
+func (c *Conn) dropSub(i int) {
+	s := c.subs[i]
+	last := len(c.subs) - 1
+	c.subs[i] = c.subs[last]
+	c.subs[last] = Sub{}
+	c.subs = c.subs[:last]
+	if len(c.subs) == 0 {
+		c.subs = nil
+	}
+	c.hub.reg.Unsubscribe(s, c)
+	c.hub.stats.Subscriptions.Add(-1)
+}
+
+// ErrNoAuth: login was asked for and no Authenticator is configured.
+var ErrNoAuth = errors.New("login is not configured on this server")
+
+func (c *Conn) login(ctx context.Context, cred string) (int, string) {
+	if c.hub.auth == nil {
+		c.hub.stats.AuthFailures.Add(1)
+		return StatusUnauthorized, ErrNoAuth.Error()
+	}
+	id, err := c.hub.auth.Authenticate(ctx, cred)
+	if err == nil && id.UID == "" {
+		err = errors.New("credential names no user")
+	}
+	if err == nil && !id.Expires.IsZero() && !id.Expires.After(time.Now()) {
+		err = ErrExpired
+	}
+	if err != nil {
+		c.hub.stats.AuthFailures.Add(1)
+		var se *ServerError
+		if errors.As(err, &se) {
+			return StatusServerError, err.Error()
+		}
+		return StatusUnauthorized, "credential refused: " + err.Error()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.uid != id.UID {
+		c.logoutLocked()
+		c.uid = id.UID
+		c.hub.stats.LoggedIn.Add(1)
+	}
+	c.exp = 0
+	if !id.Expires.IsZero() {
+		c.exp = id.Expires.UnixNano()
+	}
+	return StatusOK, ""
+}
+
+func (c *Conn) logout() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.logoutLocked()
+}
+
+// logoutLocked leaves every private channel. c.mu is held.
+func (c *Conn) logoutLocked() {
+	for i := len(c.subs) - 1; i >= 0; i-- {
+		if c.subs[i].UID != "" {
+			c.dropSub(i)
+		}
+	}
+	if c.uid != "" {
+		c.hub.stats.LoggedIn.Add(-1)
+	}
+	c.uid, c.exp = "", 0
+}
+
+// expire logs the connection out when its credential has expired by now,
+// and tells the client.
+func (c *Conn) expire(now int64) {
+	c.mu.Lock()
+	if c.exp == 0 || c.exp > now {
+		c.mu.Unlock()
+		return
+	}
+	c.logoutLocked()
+	c.mu.Unlock()
+	c.reply(Reply{Code: OpLogout, Status: StatusUnauthorized, Message: "credential expired"}.Frame())
+}

@@ -1,0 +1,114 @@
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// sweepTick is how often the liveness sweep runs: often enough for the idle
+// timeout's precision, never more than once per 10 ms.
+func (h *Hub) sweepTick() time.Duration {
+	return min(time.Second, max(10*time.Millisecond, h.lim.IdleTimeout/10))
+}
+
+// sweepLoop is the one goroutine that enforces the idle timeout, the write
+// timeout and credential expiry for every connection: no timer per
+// connection. Each tick walks the registry once, which costs a few
+// nanoseconds per connection.
+func (h *Hub) sweepLoop() {
+	defer close(h.done)
+	t := time.NewTicker(h.sweepTick())
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case now := <-t.C:
+			h.sweep(now.UnixNano())
+		}
+	}
+}
+
+type sweepAction struct {
+	c    *Conn
+	kind uint8
+}
+
+const (
+	actIdle uint8 = iota
+	actStalled
+	actExpire
+)
+
+func (h *Hub) sweep(now int64) {
+	idle := now - int64(h.lim.IdleTimeout)
+	stall := now - int64(h.lim.WriteTimeout)
+	var acts []sweepAction
+	h.reg.Each(TargetAll, Sub{}, func(c *Conn) {
+		if s := c.Out.stalledSince(); s != 0 && s < stall {
+			acts = append(acts, sweepAction{c, actStalled})
+		} else if c.active.Load() < idle {
+			acts = append(acts, sweepAction{c, actIdle})
+		} else if e := c.expAt(); e != 0 && e <= now {
+			acts = append(acts, sweepAction{c, actExpire})
+		}
+	})
+	for _, a := range acts { // outside the registry's locks
+		switch a.kind {
+		case actStalled:
+			a.c.link.Abort()
+		case actIdle:
+			if !a.c.CloseWith(CloseGoingAway, "idle timeout") {
+				a.c.link.Abort() // already closing and still not gone
+			}
+		case actExpire:
+			a.c.expire(now)
+		}
+	}
+}
+
+func (c *Conn) expAt() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exp
+}
+
+// Drain flushes what every connection has queued, waiting until ctx is
+// done, then sends every connection close 1001 `going away` and waits (still
+// bounded by ctx) for the sockets to close; those left are aborted.
+func (h *Hub) Drain(ctx context.Context) {
+	var conns []*Conn
+	h.reg.Each(TargetAll, Sub{}, func(c *Conn) { conns = append(conns, c) })
+	for _, c := range conns {
+		c.link.Kick()
+	}
+	h.waitUntil(ctx, func() bool {
+		for _, c := range conns {
+			if c.Out.Pending() > 0 && !c.gone.Load() {
+				return false
+			}
+		}
+		return true
+	})
+	for _, c := range conns {
+		c.CloseWith(CloseGoingAway, "going away")
+	}
+	h.waitUntil(ctx, func() bool { return h.reg.Len() == 0 })
+	conns = conns[:0]
+	h.reg.Each(TargetAll, Sub{}, func(c *Conn) { conns = append(conns, c) })
+	for _, c := range conns { // Abort may call Closed: outside the registry's locks
+		c.link.Abort()
+	}
+}
+
+func (h *Hub) waitUntil(ctx context.Context, cond func() bool) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,142 @@
+package writer
+
+import (
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gpush/gpush/core"
+)
+
+// Defaults of Batched.
+const (
+	DefaultFlushInterval = 10 * time.Millisecond
+	DefaultFlushBytes    = 16 << 10
+)
+
+// BatchConfig configures Batched; the zero value works.
+type BatchConfig struct {
+	Interval time.Duration // flush at most this long after a frame is queued (10 ms)
+	Bytes    int           // flush at once when this much is pending (16 KiB)
+	Flushers int           // flusher goroutines (GOMAXPROCS)
+}
+
+// Batched coalesces frames per connection: a connection's pending frames go
+// out in one writev when Interval has passed since the first of them was
+// queued, or when Bytes are pending, whichever comes first. No goroutine or
+// timer per connection: a fixed set of flushers each keeps a list of the
+// connections with pending output, and sleeps while that list is empty.
+type Batched struct {
+	cfg      BatchConfig
+	flushers []*flusher
+	wg       sync.WaitGroup
+	stop     chan struct{}
+	once     sync.Once
+}
+
+// NewBatched starts the flushers; Close stops them.
+func NewBatched(cfg BatchConfig) *Batched {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultFlushInterval
+	}
+	if cfg.Bytes <= 0 {
+		cfg.Bytes = DefaultFlushBytes
+	}
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = runtime.GOMAXPROCS(0)
+	}
+	b := &Batched{cfg: cfg, stop: make(chan struct{})}
+	for range cfg.Flushers {
+		f := &flusher{interval: cfg.Interval, wake: make(chan struct{}, 1)}
+		b.flushers = append(b.flushers, f)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			f.run(b.stop)
+		}()
+	}
+	return b
+}
+
+// Config returns the configuration in force.
+func (b *Batched) Config() BatchConfig { return b.cfg }
+
+// Queued implements core.Policy.
+func (b *Batched) Queued(c *core.Conn, pending int, _ bool) {
+	if pending >= b.cfg.Bytes {
+		c.Link().Kick()
+		return
+	}
+	if c.Scheduled.CompareAndSwap(false, true) {
+		b.flushers[c.ID()%uint64(len(b.flushers))].add(c)
+	}
+}
+
+// Coalesce implements core.Policy.
+func (*Batched) Coalesce() bool { return true }
+
+// Close stops the flushers after one last flush.
+func (b *Batched) Close() error {
+	b.once.Do(func() { close(b.stop) })
+	b.wg.Wait()
+	return nil
+}
+
+// flusher owns a list of connections with pending output.
+type flusher struct {
+	interval time.Duration
+	wake     chan struct{}
+
+	mu    sync.Mutex // guards dirty
+	dirty []*core.Conn
+	spare []*core.Conn // owned by the run goroutine
+}
+
+func (f *flusher) add(c *core.Conn) {
+	f.mu.Lock()
+	f.dirty = append(f.dirty, c)
+	wake := len(f.dirty) == 1
+	f.mu.Unlock()
+	if wake {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run sleeps until a connection is dirty, waits one interval so that more
+// frames gather, and flushes every connection that was dirty by then.
+func (f *flusher) run(stop <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-stop:
+			f.flush()
+			return
+		case <-f.wake:
+		}
+		t.Reset(f.interval)
+		select {
+		case <-stop:
+			f.flush()
+			return
+		case <-t.C:
+		}
+		f.flush()
+	}
+}
+
+func (f *flusher) flush() {
+	f.mu.Lock()
+	list := f.dirty
+	f.dirty = f.spare[:0]
+	f.mu.Unlock()
+	for i, c := range list {
+		c.Scheduled.Store(false)
+		c.Link().Kick()
+		list[i] = nil
+	}
+	f.spare = list
+}

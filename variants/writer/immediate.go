@@ -1,0 +1,17 @@
+// Package writer holds the write policies, one variant axis: Immediate
+// (every frame written at once, one write each) and Batched (frames
+// coalesced per connection and flushed on a timer or when enough is
+// pending). Each implements core.Policy.
+package writer
+
+import "github.com/gpush/gpush/core"
+
+// Immediate writes each frame as soon as it is queued, one write per frame:
+// the baseline.
+type Immediate struct{}
+
+// Queued implements core.Policy.
+func (Immediate) Queued(c *core.Conn, _ int, _ bool) { c.Link().Kick() }
+
+// Coalesce implements core.Policy.
+func (Immediate) Coalesce() bool { return false }
