@@ -1,0 +1,14 @@
+// Package wsframe parses and builds RFC 6455 WebSocket frames for servers
+// that read from non-blocking sockets (an epoll loop), where a readiness
+// event says nothing about how much of a frame has arrived.
+//
+// A Parser is kept per connection and fed whatever each read returned.
+// It resumes at any byte boundary, never re-reads bytes it has consumed,
+// delivers a frame that arrived whole straight from the read buffer
+// (unmasked in place) and borrows a pooled buffer only while a frame or a
+// fragmented message is incomplete, so an idle connection holds none.
+//
+// Every protocol violation is a *CloseError carrying the close code that
+// RFC 6455 prescribes; the predeclared ones (ErrReservedBits, ...) can be
+// compared with errors.Is, and the code read with errors.As.
+package wsframe

@@ -1,0 +1,292 @@
+package wsframe
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/gobwas/ws"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// result is what feeding a stream produced.
+type result struct {
+	msgs []msg
+	err  error
+}
+
+// feed runs a fresh Parser configured with cfg over a copy of in cut at
+// cuts (ascending offsets) and collects the deliveries. After every Feed it
+// checks the buffer invariants, and at the end, when there was no error,
+// that nothing is held; a broken invariant is returned as problem.
+func feed(cfg Config, in []byte, cuts []int) (res result, problem string) {
+	buf := bytes.Clone(in) // Feed unmasks in place
+	var p Parser
+	p.Reset(cfg)
+	h := func(op ws.OpCode, payload []byte) error {
+		res.msgs = append(res.msgs, msg{op, bytes.Clone(payload)})
+		return nil
+	}
+	prev := 0
+	for i := 0; i <= len(cuts); i++ {
+		end := len(buf)
+		if i < len(cuts) {
+			end = cuts[i]
+		}
+		res.err = p.Feed(buf[prev:end], h)
+		prev = end
+		if res.err != nil {
+			return res, checkFailed(&p)
+		}
+		if problem = checkHeld(&p); problem != "" {
+			return res, problem
+		}
+	}
+	if p.Buffered() != 0 || p.state != stHeader || p.nhdr != 0 {
+		return res, fmt.Sprintf("not idle at the end of the stream: Buffered()=%d state=%d nhdr=%d",
+			p.Buffered(), p.state, p.nhdr)
+	}
+	return res, ""
+}
+
+// checkHeld checks what p holds between two Feed calls: the data message
+// part of the buffer never over MaxMessage, and at most the payload of one
+// control frame besides, only while that control frame is incomplete.
+func checkHeld(p *Parser) string {
+	data := p.msgLen
+	if p.state == stPayload && p.op.IsData() {
+		data += p.pos
+	}
+	ctl := p.Buffered() - data
+	switch {
+	case data > p.limit():
+		return fmt.Sprintf("message bytes held %d over MaxMessage %d", data, p.limit())
+	case p.state == stPayload && p.op.IsControl() && ctl != p.pos:
+		return fmt.Sprintf("control bytes held %d, received %d", ctl, p.pos)
+	case !(p.state == stPayload && p.op.IsControl()) && ctl != 0:
+		return fmt.Sprintf("%d bytes held besides the message", ctl)
+	case p.Buffered() == 0 && p.acc != nil:
+		return "an empty buffer is held"
+	}
+	return ""
+}
+
+func checkFailed(p *Parser) string {
+	if p.Buffered() != 0 || p.acc != nil {
+		return "buffer held after an error"
+	}
+	if err := p.Feed([]byte{0x81}, nil); !errors.Is(err, ErrFailed) {
+		return fmt.Sprintf("Feed after an error returned %v, want ErrFailed", err)
+	}
+	return ""
+}
+
+// same reports whether got is what v expects.
+func (v vector) same(got result) bool {
+	if len(got.msgs) != len(v.want) {
+		return false
+	}
+	for i, m := range got.msgs {
+		if m.op != v.want[i].op || !bytes.Equal(m.payload, v.want[i].payload) {
+			return false
+		}
+	}
+	if v.err == nil {
+		return got.err == nil
+	}
+	var ce *CloseError
+	return errors.Is(got.err, v.err) && errors.As(got.err, &ce) && ce.Code == v.code
+}
+
+// check feeds v cut at cuts and asserts the result; how says which cut.
+func (v vector) check(t *testing.T, cuts []int, how string) bool {
+	t.Helper()
+	got, problem := feed(v.cfg, v.in, cuts)
+	if problem == "" && v.same(got) {
+		return true
+	}
+	assert.Empty(t, problem, "%s: parser invariant", how)
+	assert.Equal(t, v.want, got.msgs, "%s: delivered messages", how)
+	assert.ErrorIs(t, got.err, v.err, "%s: error (want close code %d)", how, v.code)
+	return false
+}
+
+func TestVectorCodes(t *testing.T) {
+	for _, v := range vectors {
+		if v.err == nil {
+			assert.Zero(t, v.code, "%s: a code without an error", v.name)
+			continue
+		}
+		var ce *CloseError
+		require.ErrorAs(t, v.err, &ce, v.name)
+		assert.Equal(t, v.code, ce.Code, "%s: the sentinel carries the vector's close code", v.name)
+	}
+}
+
+func TestFeedWhole(t *testing.T) {
+	for _, v := range vectors {
+		t.Run(v.name, func(t *testing.T) { v.check(t, nil, "whole") })
+	}
+}
+
+// TestFeedSplit feeds every vector in two pieces, cut at every byte.
+func TestFeedSplit(t *testing.T) {
+	for _, v := range vectors {
+		t.Run(v.name, func(t *testing.T) {
+			for _, cut := range twoWayCuts(len(v.in)) {
+				if !v.check(t, []int{cut}, fmt.Sprintf("cut at %d", cut)) {
+					return
+				}
+			}
+		})
+	}
+}
+
+// twoWayCuts is every cut point of an n-byte stream. A long stream is cut at
+// every byte of its first and last 4 KiB, which hold every header and frame
+// boundary of the vectors, and every 61st byte of the long payload between.
+func twoWayCuts(n int) []int {
+	const edge = 1 << 20
+	var cuts []int
+	for c := 0; c <= n; c++ {
+		if c < edge || c > n-edge || c%61 == 0 {
+			cuts = append(cuts, c)
+		}
+	}
+	return cuts
+}
+
+func TestFeedByteByByte(t *testing.T) {
+	for _, v := range vectors {
+		t.Run(v.name, func(t *testing.T) {
+			cuts := make([]int, 0, len(v.in))
+			for c := 1; c < len(v.in); c++ {
+				cuts = append(cuts, c)
+			}
+			v.check(t, cuts, "byte by byte")
+		})
+	}
+}
+
+// TestFeedRandomSplits feeds every vector cut into random pieces (seeded).
+func TestFeedRandomSplits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6455, 1))
+	for _, v := range vectors {
+		t.Run(v.name, func(t *testing.T) {
+			for i := range 200 {
+				cuts := randomCuts(rng, len(v.in))
+				if !v.check(t, cuts, fmt.Sprintf("iteration %d, cuts %v", i, cuts)) {
+					return
+				}
+			}
+		})
+	}
+}
+
+// randomCuts returns up to 16 ascending cut points of an n-byte stream,
+// repeats allowed (an empty Feed).
+func randomCuts(rng *rand.Rand, n int) []int {
+	cuts := make([]int, rng.IntN(17))
+	for i := range cuts {
+		cuts[i] = rng.IntN(n + 1)
+	}
+	for i := 1; i < len(cuts); i++ { // insertion sort: few cuts
+		for j := i; j > 0 && cuts[j] < cuts[j-1]; j-- {
+			cuts[j], cuts[j-1] = cuts[j-1], cuts[j]
+		}
+	}
+	return cuts
+}
+
+func TestParserSize(t *testing.T) {
+	size := unsafe.Sizeof(Parser{})
+	t.Logf("unsafe.Sizeof(Parser{}) = %d", size)
+	assert.LessOrEqual(t, size, uintptr(80), "Parser is kept per connection and must stay small")
+}
+
+func TestZeroValueIsDefault(t *testing.T) {
+	var p Parser
+	var got []msg
+	err := p.Feed(mf(ws.OpText, fin, pattern(4096)), func(op ws.OpCode, b []byte) error {
+		got = append(got, msg{op, bytes.Clone(b)})
+		return nil
+	})
+	require.NoError(t, err, "a zero Parser is a server parser with MaxMessage 4096")
+	assert.Equal(t, []msg{text(pattern(4096))}, got)
+	assert.ErrorIs(t, p.Feed(mf(ws.OpText, fin, pattern(4097)), nil), ErrTooBig, "4097 bytes is over the default")
+}
+
+func TestZeroCopyWholeFrame(t *testing.T) {
+	in := cat(mf(ws.OpText, fin, "hello"), mf(ws.OpPing, fin, "p"), mf(ws.OpBinary, fin, pattern(300)))
+	offsets := []int{6, 6 + 5 + 6, 6 + 5 + 6 + 1 + 8}
+	var seen []int
+	var p Parser
+	err := p.Feed(in, func(op ws.OpCode, payload []byte) error {
+		seen = append(seen, int(uintptr(unsafe.Pointer(&payload[0]))-uintptr(unsafe.Pointer(&in[0]))))
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, offsets, seen, "whole frames are delivered from the read buffer")
+	assert.Equal(t, "hello", string(in[6:11]), "the payload is unmasked in place")
+	assert.Zero(t, p.Buffered())
+}
+
+func TestBufferedHalfFrame(t *testing.T) {
+	payload := pattern(1000)
+	in := mf(ws.OpBinary, fin, payload)
+	hdr := len(in) - len(payload)
+	for _, got := range []int{0, 1, 2, 3, 255, 256, 257, 999} {
+		var p Parser
+		require.NoError(t, p.Feed(bytes.Clone(in[:hdr+got]), nil), "a half frame delivers nothing")
+		assert.LessOrEqual(t, p.Buffered(), got, "after %d payload bytes", got)
+		assert.Equal(t, got, p.Buffered(), "after %d payload bytes", got)
+		p.Reset(Config{})
+		assert.Zero(t, p.Buffered(), "Reset releases the buffer")
+		assert.Nil(t, p.acc)
+	}
+}
+
+func TestBufferedFragments(t *testing.T) {
+	var p Parser
+	delivered := 0
+	h := func(ws.OpCode, []byte) error { delivered++; return nil }
+	require.NoError(t, p.Feed(mf(ws.OpText, more, "abc"), h))
+	assert.Equal(t, 3, p.Buffered(), "the first fragment is held")
+	half := mf(ws.OpPing, fin, "ping!")
+	require.NoError(t, p.Feed(half[:len(half)-2], h))
+	assert.Equal(t, 3+3, p.Buffered(), "a cut ping is held after the message")
+	require.NoError(t, p.Feed(half[len(half)-2:], h))
+	assert.Equal(t, 3, p.Buffered(), "the ping is dropped once delivered")
+	require.NoError(t, p.Feed(mf(ws.OpContinuation, fin, "d"), h))
+	assert.Zero(t, p.Buffered(), "idle after the message")
+	assert.Nil(t, p.acc, "no buffer while idle")
+	assert.Equal(t, 2, delivered)
+}
+
+func TestHandlerError(t *testing.T) {
+	stop := errors.New("stop")
+	in := cat(mf(ws.OpText, fin, "a"), mf(ws.OpText, fin, "b"), mf(ws.OpText, fin, "c"))
+	var p Parser
+	var got []string
+	err := p.Feed(in, func(_ ws.OpCode, b []byte) error {
+		got = append(got, string(b))
+		if string(b) == "b" {
+			return stop
+		}
+		return nil
+	})
+	assert.Same(t, stop, err, "Feed returns the handler's error as it is")
+	assert.Equal(t, []string{"a", "b"}, got, "nothing is delivered after the error")
+	assert.ErrorIs(t, p.Feed(in, nil), ErrFailed, "a failed Parser refuses input")
+}
+
+func TestCloseErrorMessage(t *testing.T) {
+	assert.Equal(t, "wsframe: message too big (close 1009)", ErrTooBig.Error())
+	var ce *CloseError
+	require.ErrorAs(t, fmt.Errorf("conn 7: %w", ErrUnmasked), &ce, "wrapped violations keep their code")
+	assert.Equal(t, ws.StatusProtocolError, ce.Code)
+}

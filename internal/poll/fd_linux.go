@@ -1,0 +1,102 @@
+//go:build linux
+
+package poll
+
+import (
+	"errors"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrAgain: the operation would block; wait for the next edge.
+var ErrAgain = unix.EAGAIN
+
+// Detach takes the socket out of the Go runtime's poller: it duplicates the
+// descriptor (non-blocking, close-on-exec) so the caller can close the
+// net.Conn and own the raw fd.
+func Detach(sc syscall.Conn) (int, error) {
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(orig uintptr) {
+		fd, derr = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Read reads into b; n == 0 with a nil error means the peer closed.
+func Read(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
+
+// IOV is scratch space for Writev, reused by one writer at a time.
+type IOV struct {
+	vec []unix.Iovec
+}
+
+// Writev writes bufs with one writev(2) (one write(2) for a single buffer)
+// and returns the bytes the socket accepted.
+func Writev(fd int, bufs [][]byte, iov *IOV) (int, error) {
+	if len(bufs) == 1 {
+		for {
+			n, err := unix.Write(fd, bufs[0])
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if n < 0 {
+				n = 0
+			}
+			return n, err
+		}
+	}
+	iov.vec = iov.vec[:0]
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		iov.vec = append(iov.vec, v)
+	}
+	for {
+		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov.vec[0])), uintptr(len(iov.vec)))
+		if e == unix.EINTR {
+			continue
+		}
+		clear(iov.vec) // drop the references to the frames
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), nil
+	}
+}
+
+// Shutdown shuts both directions of a socket; the event loop sees the
+// hang-up and closes it.
+func Shutdown(fd int) error { return unix.Shutdown(fd, unix.SHUT_RDWR) }
+
+// Close closes fd.
+func Close(fd int) error { return unix.Close(fd) }

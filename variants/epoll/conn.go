@@ -1,0 +1,195 @@
+package epoll
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gobwas/ws"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/internal/poll"
+)
+
+// maxInbox bounds the requests one connection may have waiting while a
+// login of its runs: past it the connection is closed with 1008.
+const maxInbox = 64
+
+// conn is one connection of a loop: a raw descriptor, the parser's state and
+// the core connection. Idle, it holds no buffer and no goroutine.
+type conn struct {
+	fd int
+	l  *loop
+	c  *core.Conn
+
+	// Owned by the loop goroutine (and by Upgrade before the loop knows fd).
+	p    wsframe.Parser
+	done bool // reading stopped: a close frame or a protocol error came
+	gone bool // closed and forgotten
+
+	kicked atomic.Bool // output is waiting for a writer
+	wmu    sync.Mutex  // one writer at a time; guards closed and iov
+	closed bool        // fd is closed: write nothing
+	iov    *poll.IOV   // writev scratch, pooled while not writing
+
+	amu   sync.Mutex // guards busy and inbox
+	busy  bool       // a goroutine is handling this connection's requests
+	inbox [][]byte   // requests waiting for it, in order
+}
+
+func (ec *conn) parserConfig() wsframe.Config {
+	return wsframe.Config{MaxMessage: ec.l.t.hub.Limits().MaxFrame}
+}
+
+var errStop = errors.New("stop reading")
+
+// feed parses bytes from the socket; it runs on the loop.
+func (ec *conn) feed(b []byte) {
+	err := ec.p.Feed(b, ec.onFrame)
+	if err == nil {
+		return
+	}
+	ec.done = true
+	var ce *wsframe.CloseError
+	if errors.As(err, &ce) {
+		ec.c.CloseWith(int(ce.Code), ce.Reason)
+	}
+}
+
+// onFrame handles one complete message or control frame.
+func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
+	switch op {
+	case ws.OpText:
+		return ec.dispatch(payload)
+	case ws.OpBinary:
+		ec.c.CloseWith(core.CloseUnsupported, "binary frames are not accepted")
+		return errStop
+	case ws.OpPing:
+		ec.c.Pong(payload)
+	case ws.OpClose:
+		code, _, _ := wsframe.ParseClose(payload) // the parser validated it
+		ec.c.EchoClose(int(code))
+		return errStop
+	}
+	return nil
+}
+
+// dispatch handles a request on the loop when it cannot block; a login,
+// which may wait for an auth service, and everything the connection sends
+// after it until it is done, go to a goroutine of their own, so a slow
+// auth service delays only the connection that logs in.
+func (ec *conn) dispatch(msg []byte) error {
+	ec.amu.Lock()
+	if ec.busy {
+		if len(ec.inbox) >= maxInbox {
+			ec.amu.Unlock()
+			ec.c.CloseWith(core.ClosePolicy, "too many requests pending")
+			return errStop
+		}
+		ec.inbox = append(ec.inbox, append([]byte(nil), msg...))
+		ec.amu.Unlock()
+		return nil
+	}
+	if core.MayBlock(msg) {
+		ec.busy = true
+		ec.amu.Unlock()
+		go ec.work(append([]byte(nil), msg...))
+		return nil
+	}
+	ec.amu.Unlock()
+	ec.handle(msg)
+	return nil
+}
+
+// work handles msg and then whatever queued behind it, in order.
+func (ec *conn) work(msg []byte) {
+	for {
+		ec.handle(msg)
+		ec.amu.Lock()
+		if len(ec.inbox) == 0 {
+			ec.busy = false
+			ec.inbox = nil
+			ec.amu.Unlock()
+			return
+		}
+		msg = ec.inbox[0]
+		ec.inbox[0] = nil
+		ec.inbox = ec.inbox[1:]
+		ec.amu.Unlock()
+	}
+}
+
+// handle runs the session rules; a panic closes this connection with 1011,
+// not the server.
+func (ec *conn) handle(msg []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			slog.Error("request handler panicked", "conn", ec.c.ID(), "panic", fmt.Sprint(r))
+			ec.c.CloseWith(core.CloseInternal, "internal error")
+		}
+	}()
+	ec.c.Handle(ec.l.t.ctx, msg)
+}
+
+var iovPool = sync.Pool{New: func() any { return new(poll.IOV) }}
+
+// Kick implements core.Link: the caller writes what is queued, unless
+// another goroutine is writing, which then writes it too.
+func (ec *conn) Kick() {
+	ec.kicked.Store(true)
+	for ec.wmu.TryLock() {
+		ec.kicked.Store(false)
+		ec.flush()
+		ec.wmu.Unlock()
+		if !ec.kicked.Load() {
+			return
+		}
+	}
+}
+
+// flush writes until the queue is empty or the socket is full. ec.wmu is
+// held.
+func (ec *conn) flush() {
+	if ec.closed {
+		return
+	}
+	st := ec.l.t.hub.Stats()
+	iov := iovPool.Get().(*poll.IOV)
+	defer iovPool.Put(iov)
+	var arr [64][]byte
+	for {
+		bufs := ec.c.Out.Peek(arr[:0], len(arr), ec.l.t.coalesce)
+		if len(bufs) == 0 {
+			return
+		}
+		n, err := poll.Writev(ec.fd, bufs, iov)
+		clear(bufs)
+		st.Writes.Add(1)
+		if n > 0 {
+			st.BytesWritten.Add(int64(n))
+			if _, closeNow := ec.c.Out.Advance(n); closeNow {
+				poll.Shutdown(ec.fd)
+				return
+			}
+		}
+		if errors.Is(err, poll.ErrAgain) {
+			return // the EPOLLOUT edge kicks again
+		}
+		if err != nil {
+			poll.Shutdown(ec.fd)
+			return
+		}
+	}
+}
+
+// Abort implements core.Link: the loop sees the hang-up and closes.
+func (ec *conn) Abort() {
+	ec.wmu.Lock()
+	defer ec.wmu.Unlock()
+	if !ec.closed {
+		poll.Shutdown(ec.fd)
+	}
+}

@@ -1,0 +1,106 @@
+// Package epoll is the event-loop transport: connections are raw file
+// descriptors in an edge-triggered epoll (internal/poll), client frames are
+// parsed by an incremental parser (core/wsframe) that resumes at any byte,
+// and no goroutine is kept per connection. A fixed number of loops read;
+// whoever queues output (a pusher, a flusher, the loop) writes it, without
+// blocking, and a full socket waits for its EPOLLOUT edge.
+package epoll
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/gobwas/ws"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/internal/poll"
+)
+
+// Transport serves WebSocket connections from event loops.
+type Transport struct {
+	hub      *core.Hub
+	loops    []*loop
+	coalesce bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex // guards next
+	next     int
+}
+
+// New starts one event loop per GOMAXPROCS. It returns poll.ErrUnsupported
+// where there is no epoll.
+func New(hub *core.Hub) (*Transport, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Transport{hub: hub, coalesce: hub.Policy().Coalesce(), ctx: ctx, cancel: cancel}
+	for range runtime.GOMAXPROCS(0) {
+		l, err := newLoop(t)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("epoll transport: %w", err)
+		}
+		t.loops = append(t.loops, l)
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			l.run()
+		}()
+	}
+	return t, nil
+}
+
+// Upgrade completes the handshake with gobwas/ws, takes the socket out of
+// the Go runtime's poller and hands it to an event loop. The HTTP handler
+// goroutine ends here: nothing stays per connection.
+func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
+	nc, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return // gobwas answered the client
+	}
+	early, err := buffered(rw)
+	sc, ok := nc.(syscall.Conn)
+	if err != nil || !ok {
+		nc.Close()
+		return
+	}
+	fd, err := poll.Detach(sc)
+	nc.Close()
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	l := t.loops[t.next%len(t.loops)]
+	t.next++
+	t.mu.Unlock()
+	l.attach(fd, early)
+}
+
+// buffered returns the bytes the handshake reader read past the request:
+// frames a client sent right after its upgrade.
+func buffered(rw *bufio.ReadWriter) ([]byte, error) {
+	if rw == nil || rw.Reader.Buffered() == 0 {
+		return nil, nil
+	}
+	b := make([]byte, rw.Reader.Buffered())
+	_, err := io.ReadFull(rw.Reader, b)
+	return b, err
+}
+
+// Close stops the loops and closes the connections they still hold.
+func (t *Transport) Close() error {
+	t.cancel()
+	for _, l := range t.loops {
+		l.p.Wake()
+	}
+	t.wg.Wait()
+	for _, l := range t.loops {
+		l.p.Close()
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package epoll
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/internal/poll"
+)
+
+const (
+	readBufSize  = 64 << 10 // one per loop, shared by its connections
+	readsPerTurn = 4        // reads of one connection before the loop serves others
+)
+
+// loop is one event loop: it owns the reading side of its connections.
+type loop struct {
+	t   *Transport
+	p   *poll.Poller
+	buf []byte // the read buffer, used by the loop goroutine only
+
+	mu    sync.Mutex       // guards conns
+	conns map[uint64]*conn // by core.Conn ID, which fd reuse cannot confuse
+
+	again []*conn // connections with more to read than one turn took
+}
+
+func newLoop(t *Transport) (*loop, error) {
+	p, err := poll.New(256)
+	if err != nil {
+		return nil, err
+	}
+	return &loop{t: t, p: p, buf: make([]byte, readBufSize), conns: make(map[uint64]*conn)}, nil
+}
+
+// attach makes fd a connection of this loop. early holds bytes the client
+// sent right after the handshake; they are parsed before the loop watches fd.
+func (l *loop) attach(fd int, early []byte) {
+	ec := &conn{fd: fd, l: l}
+	ec.p.Reset(ec.parserConfig())
+	ec.c = l.t.hub.Open(ec)
+	if len(early) > 0 {
+		ec.feed(early)
+	}
+	l.mu.Lock()
+	l.conns[ec.c.ID()] = ec
+	l.mu.Unlock()
+	if err := l.p.Add(fd, ec.c.ID()); err != nil {
+		l.close(ec)
+	}
+}
+
+func (l *loop) run() {
+	var events []poll.Event
+	var batch []*conn
+	for {
+		msec := -1
+		if len(l.again) > 0 {
+			msec = 0
+		}
+		var err error
+		events, _, err = l.p.Wait(events[:0], msec)
+		if l.t.ctx.Err() != nil {
+			l.closeAll()
+			return
+		}
+		if err != nil {
+			slog.Error("epoll wait failed", "err", err)
+			continue
+		}
+		batch = batch[:0]
+		l.mu.Lock()
+		for _, ev := range events {
+			batch = append(batch, l.conns[ev.Key]) // nil: closed meanwhile
+		}
+		l.mu.Unlock()
+		for i, ev := range events {
+			ec := batch[i]
+			if ec == nil {
+				continue
+			}
+			if ev.Out {
+				ec.Kick()
+			}
+			if ev.In || ev.Hup {
+				l.read(ec)
+			}
+			batch[i] = nil
+		}
+		l.serveAgain()
+	}
+}
+
+// serveAgain gives the connections that had more to read another turn.
+func (l *loop) serveAgain() {
+	again := l.again
+	l.again = nil
+	for i, ec := range again {
+		l.read(ec)
+		again[i] = nil
+	}
+}
+
+// read reads what fd has, up to a few buffers a turn, and feeds the parser.
+func (l *loop) read(ec *conn) {
+	if ec.gone {
+		return
+	}
+	for range readsPerTurn {
+		n, err := poll.Read(ec.fd, l.buf)
+		if n > 0 && !ec.done {
+			ec.c.Touch()
+			ec.feed(l.buf[:n])
+		}
+		switch {
+		case errors.Is(err, poll.ErrAgain):
+			return
+		case err != nil || n == 0: // error, or the peer closed
+			l.close(ec)
+			return
+		}
+	}
+	l.again = append(l.again, ec)
+}
+
+// close closes the socket, forgets the connection and tells the hub. Only
+// the loop closes descriptors, so no other goroutine can touch a reused fd.
+func (l *loop) close(ec *conn) {
+	if ec.gone {
+		return
+	}
+	ec.gone = true
+	ec.wmu.Lock()
+	ec.closed = true
+	poll.Close(ec.fd)
+	ec.wmu.Unlock()
+	l.mu.Lock()
+	delete(l.conns, ec.c.ID())
+	l.mu.Unlock()
+	ec.p.Reset(wsframe.Config{})
+	l.t.hub.Closed(ec.c)
+}
+
+func (l *loop) closeAll() {
+	l.mu.Lock()
+	all := make([]*conn, 0, len(l.conns))
+	for _, ec := range l.conns {
+		all = append(all, ec)
+	}
+	l.mu.Unlock()
+	for _, ec := range all {
+		l.close(ec)
+	}
+}
