@@ -30,8 +30,9 @@ type Config struct {
 // continuation frames already joined) and each control frame (ws.OpPing,
 // ws.OpPong, ws.OpClose; a close payload has been checked, ParseClose reads
 // it). payload is valid only during the call and may be written to. A
-// non-nil error stops Feed, which returns it. A Handler must not call Feed
-// on the same Parser.
+// non-nil error stops Feed, which returns it. Frames after a close frame
+// are parsed like any other: to stop there, return an error. A Handler
+// must not call Feed on the same Parser.
 type Handler func(op ws.OpCode, payload []byte) error
 
 // Parser is the incremental frame parser and message assembler of one
@@ -108,8 +109,9 @@ func (p *Parser) Buffered() int {
 
 // Feed consumes all of b, the bytes just read from the connection, and
 // calls h for every message and control frame completed by them, in order.
-// It may unmask b in place. It returns the first error: a *CloseError for
-// a protocol violation (errors.As gives the close code to send), or the
+// It may unmask b in place, and keeps no reference to b after it returns.
+// It returns the first error, leaving the rest of b unparsed: a *CloseError
+// for a protocol violation (errors.As gives the close code to send), or the
 // error h returned. After an error the Parser must not be fed again: it
 // has released its buffer and further calls return ErrFailed.
 func (p *Parser) Feed(b []byte, h Handler) error {
