@@ -1,0 +1,37 @@
+# gpush: small and phony. Expensive or external targets are opt-in.
+GO       ?= go
+ARGS     ?=
+FUZZTIME ?= 10s
+
+.PHONY: run build test vet lint bench bench-quick plots proto check-proto
+
+run: ## start the production server with its embedded defaults
+	$(GO) run ./cmd/gpushd $(ARGS)
+
+build:
+	$(GO) build -o bin/gpushd ./cmd/gpushd
+
+test: vet ## vet, every test with the race detector, a short fuzz of the frame parser
+	$(GO) test -race -timeout 15m ./...
+	$(GO) test -run '^$$' -fuzz FuzzParser -fuzztime $(FUZZTIME) ./core/wsframe/
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+bench: build ## every scenario x every variant and peer, 3 runs each (< 60 min); results/ and plots
+	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile full -runs 3 -out results $(ARGS)
+
+bench-quick: build ## every scenario at small scale (< 3 min), into results/quick
+	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile quick -runs 1 -out results/quick $(ARGS)
+
+plots: ## rebuild plots and the summary from raw results alone
+	$(GO) run ./cmd/gpush-bench -plots -out results
+
+proto: ## regenerate proto/pushpb from proto/push.proto (offline, pinned generators)
+	bash proto/gen.sh
+
+check-proto: ## fail when regeneration would change a committed file
+	bash proto/check.sh
