@@ -1,0 +1,137 @@
+package conformance
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	st "github.com/gpush/gpush/internal/servertest"
+	"github.com/gpush/gpush/variants"
+)
+
+// rawRequest sends one request and returns its reply.
+func rawRequest(t *testing.T, r *st.Raw, req string) st.Msg {
+	t.Helper()
+	r.Write(st.Text(req))
+	return rawRead(t, r)
+}
+
+func rawRead(t *testing.T, r *st.Raw) st.Msg {
+	t.Helper()
+	f, err := r.Next(10 * time.Second)
+	require.NoError(t, err)
+	var m st.Msg
+	require.NoError(t, json.Unmarshal(f.Payload, &m), "decode %q", f.Payload)
+	return m
+}
+
+// TestSplitFrames: while splitScale connections hold half a frame (stopped
+// after 1 byte, after the header, mid-payload, or trickling one byte every
+// 50 ms), pushes still reach splitScale other subscribers, and the held and
+// trickled frames, once complete, are handled correctly.
+func TestSplitFrames(t *testing.T) {
+	for _, v := range variants.Names() {
+		t.Run("variant="+v, func(t *testing.T) {
+			s := st.Start(t, v, nil)
+			victims := make([]*st.Raw, splitScale)
+			for i := range victims {
+				victims[i] = s.DialRaw(t)
+				ok(t, rawRequest(t, victims[i], `{"code":1,"topic":"v"}`), 1)
+			}
+			frames := make([][]byte, splitScale)
+			attackers := make([]*st.Raw, splitScale)
+			for i := range attackers {
+				attackers[i] = s.DialRaw(t)
+				frames[i] = st.Text(fmt.Sprintf(`{"code":1,"topic":"a%d","id":%d}`, i, i))
+				var cut int
+				switch i % 4 {
+				case 0:
+					cut = 1 // inside the 2-byte header
+				case 1:
+					cut = 6 // header and mask key, no payload
+				case 2:
+					cut = 6 + (len(frames[i])-6)/2 // mid-payload
+				case 3:
+					cut = 0 // trickled below
+				}
+				attackers[i].Write(frames[i][:cut])
+				frames[i] = frames[i][cut:]
+			}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { // one goroutine trickles for every trickler, to the end of their frames
+				defer wg.Done()
+				for pos := 0; ; pos++ {
+					time.Sleep(50 * time.Millisecond)
+					more := false
+					for i := 3; i < len(attackers); i += 4 {
+						if pos < len(frames[i]) {
+							attackers[i].NC.Write(frames[i][pos : pos+1])
+							more = more || pos+1 < len(frames[i])
+						}
+					}
+					if !more {
+						return
+					}
+				}
+			}()
+
+			const pushes = 5
+			start := time.Now()
+			for p := range pushes {
+				require.NoError(t, s.PushGRPC("", "v", []byte(fmt.Sprint(p)), ""))
+			}
+			for i, r := range victims {
+				for p := range pushes {
+					m := rawRead(t, r)
+					require.Equal(t, fmt.Sprint(p), string(m.Data), "victim %d push %d", i, p)
+				}
+			}
+			t.Logf("%s: %d pushes reached %d victims beside %d half-frame holders in %v",
+				v, pushes, splitScale, splitScale, time.Since(start))
+
+			wg.Wait()
+			for i, r := range attackers { // complete every held frame
+				if i%4 != 3 {
+					r.Write(frames[i])
+				}
+			}
+			for i, r := range attackers {
+				m := rawRead(t, r)
+				ok(t, m, 1)
+				assert.Equal(t, fmt.Sprint(i), string(m.ID), "attacker %d's frame, completed, is handled", i)
+				assert.Equal(t, fmt.Sprintf("a%d", i), m.Topic)
+			}
+		})
+	}
+}
+
+// TestEpollGoroutines: on the epoll variants, goroutines do not grow with
+// connections.
+func TestEpollGoroutines(t *testing.T) {
+	for _, v := range variants.Names() {
+		if !strings.HasPrefix(v, "epoll-") {
+			continue
+		}
+		t.Run("variant="+v, func(t *testing.T) {
+			s := st.Start(t, v, nil)
+			base := runtime.NumGoroutine()
+			const n = 2000
+			conns := make([]*st.Raw, n)
+			for i := range conns {
+				conns[i] = s.DialRaw(t)
+			}
+			require.Eventually(t, func() bool { return s.Hub().Stats().Conns.Load() == n }, 10*time.Second, 10*time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // let the HTTP handler goroutines of the upgrades end
+			got := runtime.NumGoroutine()
+			assert.LessOrEqual(t, got-base, 10, "goroutines at 0 connections: %d, at %d: %d", base, n, got)
+		})
+	}
+}

@@ -1,0 +1,79 @@
+// Package server assembles a gpush server: a variant's transport behind the
+// WebSocket upgrade gate, the hub, the push API over gRPC and HTTP, metrics
+// and health. cmd/gpushd parses flags into a Config and runs it; tests run it
+// in-process.
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/variants"
+)
+
+// Config is every setting of the server. The zero value of a field means its
+// default, except the addresses, which must be set ("127.0.0.1:0" picks a
+// free port).
+type Config struct {
+	WSAddr         string // WebSocket, path /ws
+	GRPCAddr       string // push API, gRPC
+	HTTPAddr       string // push API over HTTP, /metrics, /healthz, /readyz
+	PprofAddr      string // net/http/pprof; empty: off
+	Variant        string // empty: variants.Default
+	JWTSecret      string // HS256 login; empty with AuthURL empty: login refused
+	AuthURL        string // HTTP callback login
+	AuthTimeout    time.Duration
+	APIKey         string // push API bearer key; empty: no key
+	PushFormat     string // json | raw
+	Shards         int
+	Limits         core.Limits
+	MaxConns       int // 0: no limit
+	AllowedOrigins []string
+	FlushInterval  time.Duration
+	FlushBytes     int
+	DrainTimeout   time.Duration // 0: 5 s
+	Logger         *slog.Logger  // nil: slog.Default()
+}
+
+// check validates the settings and names the first bad one.
+func (c *Config) check() error {
+	if c.Variant == "" {
+		c.Variant = variants.Default
+	}
+	if _, err := variants.Lookup(c.Variant); err != nil {
+		return fmt.Errorf("variant: %w", err)
+	}
+	if _, ok := core.ParseFormat(c.PushFormat); !ok {
+		return fmt.Errorf("push-format: %q is neither json nor raw", c.PushFormat)
+	}
+	if c.JWTSecret != "" && c.AuthURL != "" {
+		return fmt.Errorf("jwt-secret and auth-url: set one login check, not both")
+	}
+	for name, v := range map[string]int{
+		"shards": c.Shards, "max-frame": c.Limits.MaxFrame, "max-subs": c.Limits.MaxSubs,
+		"max-queued": c.Limits.MaxQueued, "max-conns": c.MaxConns, "max-req-rate": c.Limits.MaxReqRate,
+		"max-payload": c.Limits.MaxPayload, "flush-bytes": c.FlushBytes,
+	} {
+		if v < 0 {
+			return fmt.Errorf("%s: %d is negative", name, v)
+		}
+	}
+	for name, v := range map[string]time.Duration{
+		"idle-timeout": c.Limits.IdleTimeout, "flush-interval": c.FlushInterval,
+		"drain-timeout": c.DrainTimeout, "write-timeout": c.Limits.WriteTimeout,
+	} {
+		if v < 0 {
+			return fmt.Errorf("%s: %v is negative", name, v)
+		}
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Limits = c.Limits.WithDefaults()
+	return nil
+}

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
+
+	"github.com/gpush/gpush/core"
+)
+
+// metrics exports the hub's counters to Prometheus. Labels are kinds
+// (target, close code, API error code), never topics or users.
+type metrics struct {
+	reg       *prometheus.Registry
+	apiErrors *prometheus.CounterVec
+	rejected  *prometheus.CounterVec
+}
+
+func newMetrics(st *core.Stats) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gpush_push_api_errors_total", Help: "Push API calls refused, by gRPC code.",
+		}, []string{"code"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gpush_upgrades_rejected_total", Help: "WebSocket upgrades refused, by reason.",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.apiErrors, m.rejected, statsCollector{st},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) pushError(c codes.Code) { m.apiErrors.WithLabelValues(c.String()).Inc() }
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// statsCollector reads core.Stats at scrape time: the hot paths only bump
+// atomics.
+type statsCollector struct{ st *core.Stats }
+
+var (
+	descConns    = prometheus.NewDesc("gpush_connections", "Open WebSocket connections.", nil, nil)
+	descLoggedIn = prometheus.NewDesc("gpush_logged_in_connections", "Connections logged in as a user.", nil, nil)
+	descSubs     = prometheus.NewDesc("gpush_subscriptions", "Public and private subscriptions.", nil, nil)
+	descRequests = prometheus.NewDesc("gpush_requests_total", "Client requests decoded.", nil, nil)
+	descPushes   = prometheus.NewDesc("gpush_pushes_total", "Pushes accepted, by target kind.", []string{"target"}, nil)
+	descDeliv    = prometheus.NewDesc("gpush_deliveries_total", "Push frames queued for a connection.", nil, nil)
+	descBytes    = prometheus.NewDesc("gpush_written_bytes_total", "Bytes the sockets accepted.", nil, nil)
+	descWrites   = prometheus.NewDesc("gpush_write_syscalls_total", "write and writev calls on client sockets.", nil, nil)
+	descFlushes  = prometheus.NewDesc("gpush_flushes_total", "Flushes by a batched writer.", nil, nil)
+	descSlow     = prometheus.NewDesc("gpush_slow_consumer_closes_total", "Connections closed with 1008 slow consumer.", nil, nil)
+	descAuthFail = prometheus.NewDesc("gpush_auth_failures_total", "Logins refused.", nil, nil)
+	descCloses   = prometheus.NewDesc("gpush_server_closes_total", "Closes the server initiated, by close code.", []string{"code"}, nil)
+)
+
+func (statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConns, descLoggedIn, descSubs, descRequests, descPushes, descDeliv,
+		descBytes, descWrites, descFlushes, descSlow, descAuthFail, descCloses} {
+		ch <- d
+	}
+}
+
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.st
+	gauge := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descConns, st.Conns.Load())
+	gauge(descLoggedIn, st.LoggedIn.Load())
+	gauge(descSubs, st.Subscriptions.Load())
+	counter(descRequests, st.Requests.Load())
+	for t := core.TargetAll; t <= core.TargetUser; t++ {
+		counter(descPushes, st.Pushes[t].Load(), t.String())
+	}
+	counter(descDeliv, st.Deliveries.Load())
+	counter(descBytes, st.BytesWritten.Load())
+	counter(descWrites, st.Writes.Load())
+	counter(descFlushes, st.Flushes.Load())
+	counter(descSlow, st.SlowConsumers.Load())
+	counter(descAuthFail, st.AuthFailures.Load())
+	for i, code := range core.CloseCodes {
+		label := strconv.Itoa(code)
+		if code == 0 {
+			label = "other"
+		}
+		counter(descCloses, st.Closes[i].Load(), label)
+	}
+}

@@ -1,0 +1,116 @@
+package servertest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpush/gpush/core/wsframe"
+)
+
+// Raw is a WebSocket client on a bare TCP socket, for sending frames no
+// well-behaved library would send: unmasked, reserved bits, split at any
+// byte.
+type Raw struct {
+	t  testing.TB
+	NC net.Conn
+	br *bufio.Reader
+}
+
+// DialRaw connects and completes the handshake.
+func (s *Server) DialRaw(t testing.TB) *Raw {
+	t.Helper()
+	nc, err := net.Dial("tcp", s.WSAddr)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	_, err = fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", s.WSAddr)
+	require.NoError(t, err)
+	br := bufio.NewReader(nc)
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err, "handshake")
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode, "handshake status")
+	nc.SetReadDeadline(time.Time{})
+	return &Raw{t: t, NC: nc, br: br}
+}
+
+// Mask is the mask key Raw uses.
+var Mask = [4]byte{0x12, 0x34, 0x56, 0x78}
+
+// Text returns a masked, final client text frame.
+func Text(s string) []byte { return wsframe.AppendMaskedFrame(nil, ws.OpText, true, Mask, []byte(s)) }
+
+// Write sends b as it is.
+func (r *Raw) Write(b []byte) {
+	r.t.Helper()
+	_, err := r.NC.Write(b)
+	require.NoError(r.t, err)
+}
+
+// Frame is one server frame as Raw read it.
+type Frame struct {
+	Op      ws.OpCode
+	Payload []byte
+}
+
+// Next reads the next server message or control frame within d.
+func (r *Raw) Next(d time.Duration) (Frame, error) {
+	var p wsframe.Parser
+	p.Reset(wsframe.Config{Client: true, MaxMessage: 1 << 24})
+	r.NC.SetReadDeadline(time.Now().Add(d))
+	defer r.NC.SetReadDeadline(time.Time{})
+	var got *Frame
+	stop := errors.New("got one")
+	for {
+		b, err := r.br.ReadByte() // one byte at a time: never read past the frame
+		if err != nil {
+			return Frame{}, err
+		}
+		err = p.Feed([]byte{b}, func(op ws.OpCode, payload []byte) error {
+			got = &Frame{Op: op, Payload: append([]byte(nil), payload...)}
+			return stop
+		})
+		if got != nil {
+			return *got, nil
+		}
+		if err != nil {
+			return Frame{}, err
+		}
+	}
+}
+
+// CloseCode reads frames until a close frame and returns its code; it fails
+// the test when the socket ends without one within d.
+func (r *Raw) CloseCode(d time.Duration) int {
+	r.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		f, err := r.Next(time.Until(deadline))
+		require.NoError(r.t, err, "waiting for a close frame")
+		if f.Op == ws.OpClose {
+			code, _, err := wsframe.ParseClose(f.Payload)
+			require.NoError(r.t, err)
+			return int(code)
+		}
+	}
+	r.t.Fatal("no close frame")
+	return 0
+}
+
+// Closed reports whether the server closed the socket within d (reads
+// until EOF or a reset, discarding).
+func (r *Raw) Closed(d time.Duration) bool {
+	r.NC.SetReadDeadline(time.Now().Add(d))
+	_, err := io.Copy(io.Discard, r.br)
+	var ne net.Error
+	return err == nil || !(errors.As(err, &ne) && ne.Timeout())
+}

@@ -1,0 +1,217 @@
+// Package servertest runs a real gpush server in-process on loopback ports
+// for tests, with real WebSocket clients and real gRPC and HTTP push calls.
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/gpush/gpush/internal/server"
+	"github.com/gpush/gpush/proto/pushpb"
+)
+
+// Server is a running server and its addresses.
+type Server struct {
+	*server.Server
+	WSURL    string // ws://127.0.0.1:port/ws
+	WSAddr   string
+	GRPCAddr string
+	HTTPURL  string // http://127.0.0.1:port
+	Config   server.Config // in force, defaults filled in
+
+	grpcConn *grpc.ClientConn
+	stop     context.CancelFunc
+	done     chan error
+}
+
+// Start runs the named variant until the test ends. tweak may change the
+// config before the server is built.
+func Start(t testing.TB, variant string, tweak func(*server.Config)) *Server {
+	t.Helper()
+	cfg := server.Config{
+		WSAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Variant:      variant,
+		DrainTimeout: 2 * time.Second,
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	srv, err := server.New(cfg)
+	require.NoError(t, err, "server.New")
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{Server: srv, Config: srv.Config(), stop: cancel, done: make(chan error, 1)}
+	s.WSAddr, s.GRPCAddr, _ = srv.Addr()
+	_, _, httpAddr := srv.Addr()
+	s.WSURL = "ws://" + s.WSAddr + "/ws"
+	s.HTTPURL = "http://" + httpAddr
+	go func() { s.done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { s.Stop(t) })
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(s.HTTPURL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 5*time.Millisecond, "server never became ready")
+	http.DefaultClient.CloseIdleConnections()
+	return s
+}
+
+// Stop shuts the server down gracefully and waits for Serve to return.
+// It is idempotent.
+func (s *Server) Stop(t testing.TB) {
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	if s.grpcConn != nil {
+		s.grpcConn.Close()
+	}
+	select {
+	case err := <-s.done:
+		require.NoError(t, err, "Serve")
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not stop within 15 s")
+	}
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// PushGRPC pushes through the gRPC API; key, when not empty, is sent as
+// the bearer API key.
+func (s *Server) PushGRPC(uid, topic string, data []byte, key string) error {
+	if s.grpcConn == nil {
+		cc, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		s.grpcConn = cc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if key != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+	}
+	_, err := pushpb.NewPushClient(s.grpcConn).PushData(ctx, &pushpb.Data{Uid: uid, Topic: topic, Data: data})
+	return err
+}
+
+// PushHTTP posts body to /v1/pushData and returns the status and body.
+func (s *Server) PushHTTP(body string, key string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, s.HTTPURL+"/v1/pushData", bytes.NewBufferString(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// PushJSON builds the HTTP push body for uid, topic and data.
+func PushJSON(uid, topic string, data []byte) string {
+	b, _ := json.Marshal(map[string]any{"uid": uid, "topic": topic, "data": data})
+	return string(b)
+}
+
+// Client is a real WebSocket client (gorilla/websocket) on loopback.
+type Client struct {
+	t  testing.TB
+	WS *websocket.Conn
+}
+
+// Dial connects a client to s.
+func (s *Server) Dial(t testing.TB) *Client {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial(s.WSURL, nil)
+	require.NoError(t, err, "dial %s", s.WSURL)
+	resp.Body.Close()
+	c := &Client{t: t, WS: ws}
+	t.Cleanup(func() { ws.Close() })
+	return c
+}
+
+// Msg is any server message: a reply or a push.
+type Msg struct {
+	Code    int             `json:"code"`
+	ID      json.RawMessage `json:"id"`
+	Topic   string          `json:"topic"`
+	Status  *int            `json:"status"`
+	Message string          `json:"message"`
+	Data    []byte          `json:"data"`
+}
+
+// Send sends one text message.
+func (c *Client) Send(text string) {
+	c.t.Helper()
+	require.NoError(c.t, c.WS.WriteMessage(websocket.TextMessage, []byte(text)))
+}
+
+// Request sends {"code":code,"topic":topic,"data":data,"id":id} and
+// returns the next message, which must be its reply.
+func (c *Client) Request(code int, topic, data string, id int) Msg {
+	c.t.Helper()
+	req := map[string]any{"code": code, "id": id}
+	if topic != "" {
+		req["topic"] = topic
+	}
+	if data != "" {
+		req["data"] = data
+	}
+	b, _ := json.Marshal(req)
+	c.Send(string(b))
+	m := c.Read()
+	require.Equal(c.t, fmt.Sprint(id), string(m.ID), "reply id echo for %s", b)
+	return m
+}
+
+// Read returns the next text message decoded, failing after 5 s.
+func (c *Client) Read() Msg {
+	c.t.Helper()
+	raw := c.ReadRaw(5 * time.Second)
+	var m Msg
+	require.NoError(c.t, json.Unmarshal(raw, &m), "decode %q", raw)
+	return m
+}
+
+// ReadRaw returns the next data message, failing after d.
+func (c *Client) ReadRaw(d time.Duration) []byte {
+	c.t.Helper()
+	c.WS.SetReadDeadline(time.Now().Add(d))
+	_, b, err := c.WS.ReadMessage()
+	require.NoError(c.t, err, "read")
+	return b
+}
+
+// NoMessage asserts that nothing arrives within d.
+func (c *Client) NoMessage(d time.Duration) bool {
+	c.WS.SetReadDeadline(time.Now().Add(d))
+	_, b, err := c.WS.ReadMessage()
+	if err == nil {
+		c.t.Errorf("expected no message, got %q", b)
+		return false
+	}
+	return true
+}
