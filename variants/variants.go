@@ -57,16 +57,21 @@ var policies = map[string]func(Options) core.Policy{
 	},
 }
 
-// names lists the registered combinations.
+// names lists the registered combinations: the full matrix of
+// {gorilla, epoll} x {global, sharded} x {immediate, batched}.
 var names = [][3]string{
 	{"gorilla", "global", "immediate"},
+	{"gorilla", "global", "batched"},
 	{"gorilla", "sharded", "immediate"},
+	{"gorilla", "sharded", "batched"},
 	{"epoll", "global", "immediate"},
+	{"epoll", "global", "batched"},
 	{"epoll", "sharded", "immediate"},
+	{"epoll", "sharded", "batched"},
 }
 
 // Default is the variant the production server runs.
-const Default = "gorilla-sharded-immediate"
+const Default = "epoll-sharded-batched"
 
 // Names returns every registered variant name, sorted.
 func Names() []string {

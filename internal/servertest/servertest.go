@@ -29,7 +29,7 @@ type Server struct {
 	WSURL    string // ws://127.0.0.1:port/ws
 	WSAddr   string
 	GRPCAddr string
-	HTTPURL  string // http://127.0.0.1:port
+	HTTPURL  string        // http://127.0.0.1:port
 	Config   server.Config // in force, defaults filled in
 
 	grpcConn *grpc.ClientConn

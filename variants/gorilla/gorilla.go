@@ -35,7 +35,7 @@ func New(hub *core.Hub) *Transport {
 		hub: hub,
 		up: websocket.Upgrader{
 			ReadBufferSize:  1024,
-			WriteBufferSize: 256, // gorilla writes only the control frames it sends on its own
+			WriteBufferSize: 256,                                      // gorilla writes only the control frames it sends on its own
 			CheckOrigin:     func(*http.Request) bool { return true }, // the server's gate checks Origin
 		},
 		ctx: ctx,
