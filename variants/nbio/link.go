@@ -1,0 +1,175 @@
+package nbio
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+
+	"github.com/gpush/gpush/core"
+)
+
+// The write side. nbio's Conn.Write never refuses bytes: what the socket
+// does not take at once, nbio copies into a buffer of its own and flushes on
+// EPOLLOUT. Handing nbio everything would move the backlog out of core's
+// outbox, past its slow-consumer limit and its write-timeout sweep. So a
+// link hands nbio a write only while nbio holds nothing of the previous one,
+// and learns that nbio has drained from Engine.OnWrittenSize; the backlog
+// stays in the outbox as slices of the shared frames.
+//
+// Whoever kicks writes (a pusher, a flusher, nbio's task pool), never
+// blocking: one writer at a time (wmu), and a kick that finds the writer
+// busy leaves the work to it (kicked), as in variants/epoll.
+
+// link is the transport side of one connection.
+type link struct {
+	t   *Transport
+	nbc *nbio.Conn
+	c   *core.Conn
+
+	live    atomic.Bool // the handshake response is out: frames may follow
+	done    atomic.Bool // reading stopped: a close frame or a violation came
+	kicked  atomic.Bool // output is waiting for a writer
+	writing atomic.Bool // a writer is inside nbc.Write
+	parked  atomic.Bool // nbio holds unwritten bytes; its drain kicks again
+
+	handed  atomic.Int64 // bytes handed to nbc.Write, added under wmu
+	written atomic.Int64 // bytes nbio wrote to the socket
+
+	wmu    sync.Mutex // one writer at a time; guards finish
+	finish bool       // close the socket once nbio has written what it holds
+}
+
+// start lets output follow the handshake response.
+func (l *link) start() {
+	l.live.Store(true)
+	l.Kick()
+}
+
+// Kick implements core.Link: the caller writes what is queued, unless
+// another goroutine is writing, which then writes it too.
+func (l *link) Kick() {
+	l.kicked.Store(true)
+	for l.wmu.TryLock() {
+		l.kicked.Store(false)
+		l.flush()
+		l.wmu.Unlock()
+		if !l.kicked.Load() {
+			return
+		}
+	}
+}
+
+// Abort implements core.Link.
+func (l *link) Abort() { l.nbc.Close() }
+
+// closeAfterFlush closes the socket once nbio has written what it holds,
+// and writes nothing more.
+func (l *link) closeAfterFlush() {
+	l.wmu.Lock()
+	l.finish = true
+	l.wmu.Unlock()
+	l.Kick()
+}
+
+// flush writes queued frames until the outbox is empty or nbio holds bytes
+// the socket has not taken. l.wmu is held.
+func (l *link) flush() {
+	if !l.live.Load() {
+		return
+	}
+	var arr [64][]byte
+	for l.drained() {
+		if l.finish {
+			l.nbc.Close()
+			return
+		}
+		bufs := l.c.Out.Peek(arr[:0], len(arr), l.t.coalesce)
+		if len(bufs) == 0 {
+			return
+		}
+		b, pooled := join(bufs)
+		err := l.write(b)
+		clear(bufs)
+		if pooled != nil {
+			joinPool.Put(pooled)
+		}
+		if err != nil {
+			return // nbio closed the socket
+		}
+		if _, closeNow := l.c.Out.Advance(len(b)); closeNow {
+			l.finish = true
+		}
+	}
+}
+
+// write hands b to nbio, which writes it or keeps the rest to flush later.
+func (l *link) write(b []byte) error {
+	l.handed.Add(int64(len(b)))
+	l.writing.Store(true)
+	_, err := l.nbc.Write(b)
+	l.writing.Store(false)
+	l.t.hub.Stats().Writes.Add(1)
+	return err
+}
+
+// drained reports whether nbio has written every byte handed to it. When it
+// has not, the link parks: onWritten kicks it when nbio is done.
+func (l *link) drained() bool {
+	if l.written.Load() >= l.handed.Load() {
+		return true
+	}
+	l.parked.Store(true)
+	if l.written.Load() < l.handed.Load() {
+		return false
+	}
+	return l.parked.CompareAndSwap(true, false) // else onWritten took it and kicks
+}
+
+// onWritten is nbio's report of n bytes written to the socket of nbc, from
+// inside nbc.Write or from the poller's flush, with nbc's lock held: it
+// must not call nbc, so a parked link is kicked from nbio's task pool.
+func (t *Transport) onWritten(nbc *nbio.Conn, _ []byte, n int) {
+	wsc, _ := nbc.Session().(*websocket.Conn)
+	if wsc == nil {
+		return
+	}
+	l := linkOf(wsc)
+	if l == nil || !l.live.Load() {
+		return // the handshake response
+	}
+	st := t.hub.Stats()
+	st.BytesWritten.Add(int64(n))
+	if !l.writing.Load() {
+		st.Writes.Add(1) // nbio flushing what it held
+	}
+	if l.written.Add(int64(n)) >= l.handed.Load() && l.parked.CompareAndSwap(true, false) {
+		t.engine.Execute(l.Kick)
+	}
+}
+
+// joinMax bounds the bytes a coalesced write copies.
+const joinMax = 64 << 10
+
+var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, joinMax); return &b }}
+
+// join returns bufs as one slice for one Write: the head frame itself when
+// it is alone or big, else a pooled copy of as many whole frames as fit
+// (nbio's Writev is not used: v1.6.8 drops the slices after a partial
+// writev). pooled, when not nil, goes back to joinPool after the write.
+func join(bufs [][]byte) (b []byte, pooled *[]byte) {
+	if len(bufs) == 1 || len(bufs[0]) >= joinMax/2 {
+		return bufs[0], nil
+	}
+	pooled = joinPool.Get().(*[]byte)
+	b = (*pooled)[:0]
+	for _, f := range bufs {
+		if len(b)+len(f) > joinMax {
+			break
+		}
+		b = append(b, f...)
+	}
+	*pooled = b[:0]
+	return b, pooled
+}
