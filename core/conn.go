@@ -29,10 +29,12 @@ type Conn struct {
 	active    atomic.Int64 // unix ns of the last frame from the client
 	Scheduled atomic.Bool  // owned by the write policy: queued for a flush
 	gone      atomic.Bool  // Hub.Closed ran
+	// exp is the credential expiry, unix ns, 0 = none. Written under mu;
+	// the sweep reads it without mu, as it holds registry locks.
+	exp atomic.Int64
 
 	mu     sync.Mutex // guards the session fields below; taken before registry locks
 	uid    string     // logged-in user, "" when not logged in
-	exp    int64      // credential expiry, unix ns, 0 = none
 	subs   []Sub      // public and private subscriptions
 	tokens float32    // request rate bucket
 	refill int64      // unix ns of the last refill

@@ -85,7 +85,8 @@ func (h *Hub) Closed(c *Conn) {
 	if c.uid != "" {
 		h.stats.LoggedIn.Add(-1)
 	}
-	c.uid, c.exp = "", 0
+	c.uid = ""
+	c.exp.Store(0)
 	h.reg.Remove(c, subs)
 	c.mu.Unlock()
 	h.stats.Subscriptions.Add(-int64(len(subs)))

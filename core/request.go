@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -43,7 +44,9 @@ type wireRequest struct {
 // number), so that the reply can echo them.
 func DecodeRequest(msg []byte) (Request, error) {
 	var w wireRequest
-	if err := json.Unmarshal(msg, &w); err != nil {
+	err := json.Unmarshal(msg, &w)
+	var te *json.UnmarshalTypeError // a field of the wrong type: the rest was read
+	if err != nil && (!errors.As(err, &te) || te.Field == "") {
 		return Request{}, fmt.Errorf("malformed JSON: %s", jsonErrText(err))
 	}
 	r := Request{Topic: w.Topic, ID: compactID(w.ID)}
@@ -60,8 +63,11 @@ func DecodeRequest(msg []byte) (Request, error) {
 		r.Code = OpInvalid
 		return r, fmt.Errorf("unknown code %d", c)
 	}
+	if te != nil {
+		return r, fmt.Errorf("%s must be a %s", te.Field, te.Type)
+	}
 	if r.Code == OpLogin {
-		if err := json.Unmarshal(w.Data, &r.Cred); err != nil || len(w.Data) == 0 {
+		if len(w.Data) == 0 || w.Data[0] != '"' || json.Unmarshal(w.Data, &r.Cred) != nil {
 			return r, fmt.Errorf("login data must be a credential string")
 		}
 	}

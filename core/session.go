@@ -111,6 +111,9 @@ func (c *Conn) subscribe(s Sub) (int, string) {
 	if c.gone.Load() {
 		return StatusOK, ""
 	}
+	if s.UID != "" && s.UID != c.uid { // logged out (expiry) since apply read the uid
+		return StatusUnauthorized, "login required"
+	}
 	for _, have := range c.subs {
 		if have == s {
 			return StatusOK, ""
@@ -176,14 +179,17 @@ func (c *Conn) login(ctx context.Context, cred string) (int, string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gone.Load() { // closed while the Authenticator ran: Hub.Closed has settled its books
+		return StatusOK, ""
+	}
 	if c.uid != id.UID {
 		c.logoutLocked()
 		c.uid = id.UID
 		c.hub.stats.LoggedIn.Add(1)
 	}
-	c.exp = 0
+	c.exp.Store(0)
 	if !id.Expires.IsZero() {
-		c.exp = id.Expires.UnixNano()
+		c.exp.Store(id.Expires.UnixNano())
 	}
 	return StatusOK, ""
 }
@@ -204,14 +210,15 @@ func (c *Conn) logoutLocked() {
 	if c.uid != "" {
 		c.hub.stats.LoggedIn.Add(-1)
 	}
-	c.uid, c.exp = "", 0
+	c.uid = ""
+	c.exp.Store(0)
 }
 
 // expire logs the connection out when its credential has expired by now,
 // and tells the client.
 func (c *Conn) expire(now int64) {
 	c.mu.Lock()
-	if c.exp == 0 || c.exp > now {
+	if e := c.exp.Load(); e == 0 || e > now {
 		c.mu.Unlock()
 		return
 	}

@@ -67,11 +67,9 @@ func (h *Hub) sweep(now int64) {
 	}
 }
 
-func (c *Conn) expAt() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.exp
-}
+// expAt returns the credential expiry without taking c.mu: the sweep calls
+// it under registry read locks, and c.mu comes before those (docs/locking.md).
+func (c *Conn) expAt() int64 { return c.exp.Load() }
 
 // Drain flushes what every connection has queued, waiting until ctx is
 // done, then sends every connection close 1001 `going away` and waits (still

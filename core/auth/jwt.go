@@ -14,15 +14,21 @@ import (
 
 // JWT accepts HS256 tokens signed with Secret; `sub` is the user id and
 // `exp`, when present, is enforced. `none` and every other algorithm are
-// refused.
+// refused. An empty Secret refuses every token: HMAC with an empty key
+// would accept tokens anyone can sign.
 type JWT struct {
 	Secret []byte
 }
+
+var errNoSecret = errors.New("no JWT secret configured")
 
 // Authenticate implements core.Authenticator.
 func (j JWT) Authenticate(_ context.Context, cred string) (core.Identity, error) {
 	var claims jwt.RegisteredClaims
 	_, err := jwt.ParseWithClaims(cred, &claims, func(*jwt.Token) (any, error) {
+		if len(j.Secret) == 0 {
+			return nil, errNoSecret
+		}
 		return j.Secret, nil
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}))
 	if errors.Is(err, jwt.ErrTokenExpired) {
