@@ -135,7 +135,12 @@ func (f *flusher) flush() {
 	f.mu.Unlock()
 	for i, c := range list {
 		c.Scheduled.Store(false)
-		c.Link().Kick()
+		// Skip a connection with nothing pending: a Bytes kick wrote it out
+		// meanwhile, or it is gone. A frame queued after the Store above
+		// schedules it again, so none is stranded.
+		if c.Out.Pending() > 0 {
+			c.Link().Kick()
+		}
 		list[i] = nil
 	}
 	f.spare = list

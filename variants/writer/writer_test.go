@@ -1,0 +1,279 @@
+package writer
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/variants/registry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// counters are shared by every memLink of a fan-out, so that a benchmark
+// can wait for the total cheaply.
+type counters struct {
+	writes atomic.Int64 // Peek calls that returned data
+	bytes  atomic.Int64
+}
+
+// memLink is an in-memory transport: Kick drains the outbox with Peek and
+// Advance as a socket writer would (one writer at a time, like the epoll
+// transport: a Kick that finds another writer leaves the work to it), and
+// counts each Peek that returned data as one write.
+type memLink struct {
+	c        *core.Conn
+	coalesce bool
+	all      *counters
+	record   bool // keep the bytes written in log
+
+	kicks  atomic.Int64
+	writes atomic.Int64
+	kicked atomic.Bool
+	wmu    sync.Mutex // one writer at a time; guards log and arr
+	log    []byte
+	arr    [64][]byte
+}
+
+// Kick implements core.Link.
+func (l *memLink) Kick() {
+	l.kicks.Add(1)
+	l.kicked.Store(true)
+	for l.wmu.TryLock() {
+		l.kicked.Store(false)
+		l.drain()
+		l.wmu.Unlock()
+		if !l.kicked.Load() {
+			return
+		}
+	}
+}
+
+// drain writes until the outbox is empty. l.wmu is held.
+func (l *memLink) drain() {
+	for {
+		bufs := l.c.Out.Peek(l.arr[:0], len(l.arr), l.coalesce)
+		if len(bufs) == 0 {
+			return
+		}
+		n := 0
+		for _, b := range bufs {
+			n += len(b)
+			if l.record {
+				l.log = append(l.log, b...)
+			}
+		}
+		clear(bufs)
+		l.writes.Add(1)
+		l.all.writes.Add(1)
+		l.all.bytes.Add(int64(n))
+		if _, closeNow := l.c.Out.Advance(n); closeNow {
+			return
+		}
+	}
+}
+
+// Abort implements core.Link.
+func (l *memLink) Abort() {}
+
+func (l *memLink) written() []byte {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return bytes.Clone(l.log)
+}
+
+// fanout is a hub with n in-memory connections on a Sharded registry.
+type fanout struct {
+	hub   *core.Hub
+	reg   core.Registry
+	links []*memLink
+	all   counters
+}
+
+func newFanout(tb testing.TB, p core.Policy, n int, record bool) *fanout {
+	tb.Helper()
+	f := &fanout{reg: registry.NewSharded(0)}
+	f.hub = core.NewHub(core.Config{Registry: f.reg, Policy: p})
+	tb.Cleanup(f.hub.Close)
+	f.links = make([]*memLink, n)
+	for i := range f.links {
+		l := &memLink{coalesce: p.Coalesce(), all: &f.all, record: record}
+		l.c = f.hub.Open(l)
+		f.links[i] = l
+	}
+	return f
+}
+
+func newBatched(tb testing.TB, cfg BatchConfig) *Batched {
+	tb.Helper()
+	b := NewBatched(cfg)
+	tb.Cleanup(func() { require.NoError(tb, b.Close()) })
+	return b
+}
+
+// eventually polls cond every millisecond until within; it reports whether
+// cond held.
+func eventually(cond func() bool, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+func push(data string) core.Push { return core.Push{Data: []byte(data)} }
+
+func frameOf(p core.Push) []byte { return core.FormatJSON.Encode(p) }
+
+func TestImmediateWritesEachFrameAtOnce(t *testing.T) {
+	f := newFanout(t, Immediate{}, 3, true)
+	var want []byte
+	for i := range 5 {
+		p := push(strings.Repeat("x", i+1))
+		require.Equal(t, 3, f.hub.Deliver(p), "a broadcast reaches every connection")
+		want = append(want, frameOf(p)...)
+	}
+	for i, l := range f.links {
+		assert.Equal(t, int64(5), l.kicks.Load(), "conn %d: one kick per frame, in the pusher's goroutine", i)
+		assert.Equal(t, int64(5), l.writes.Load(), "conn %d: one write per frame", i)
+		assert.Equal(t, want, l.written(), "conn %d: the frames, in order", i)
+		assert.Zero(t, l.c.Out.Pending(), "conn %d: nothing left queued", i)
+	}
+	assert.False(t, Immediate{}.Coalesce(), "immediate writes one frame at a time")
+}
+
+func TestBatchedFlushesWithinBoundedIntervals(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	b := newBatched(t, BatchConfig{Interval: interval, Bytes: 1 << 20})
+	f := newFanout(t, b, 2, true)
+	p := push("hello")
+	start := time.Now()
+	f.hub.Deliver(p)
+	for i, l := range f.links {
+		assert.Zero(t, l.kicks.Load(), "conn %d: a small frame waits for the flusher", i)
+	}
+	ok := eventually(func() bool { return f.all.bytes.Load() == int64(2*len(frameOf(p))) }, 20*interval)
+	took := time.Since(start)
+	require.True(t, ok, "both connections written within 20 intervals")
+	assert.GreaterOrEqual(t, took, interval, "the flusher waits one interval for more frames")
+	for i, l := range f.links {
+		assert.Equal(t, frameOf(p), l.written(), "conn %d got the frame", i)
+		assert.Equal(t, int64(1), l.kicks.Load(), "conn %d kicked once by the flusher", i)
+		assert.False(t, l.c.Scheduled.Load(), "conn %d is no longer scheduled", i)
+	}
+	assert.True(t, b.Coalesce(), "batched coalesces frames")
+}
+
+func TestBatchedCoalescesFramesOfOneInterval(t *testing.T) {
+	const n = 20
+	b := newBatched(t, BatchConfig{Interval: 200 * time.Millisecond, Bytes: 1 << 20})
+	f := newFanout(t, b, 1, true)
+	l := f.links[0]
+	var want []byte
+	for i := range n {
+		p := push(strings.Repeat("y", i+1))
+		f.hub.Deliver(p)
+		want = append(want, frameOf(p)...)
+	}
+	require.True(t, eventually(func() bool { return f.all.bytes.Load() == int64(len(want)) }, 5*time.Second),
+		"every frame written within 5 s")
+	assert.Less(t, l.writes.Load(), int64(n), "%d frames of one interval go out in fewer writes", n)
+	assert.Equal(t, want, l.written(), "the frames, in order, unchanged")
+}
+
+func TestBatchedBytesThresholdKicksAtOnce(t *testing.T) {
+	small, big := push(strings.Repeat("s", 60)), push(strings.Repeat("b", 300))
+	ls, lb := len(frameOf(small)), len(frameOf(big))
+	require.Less(t, 2*ls, 256, "two small frames stay under the threshold")
+	require.GreaterOrEqual(t, 3*ls, 256, "three small frames reach it")
+	require.GreaterOrEqual(t, lb, 256, "a big frame reaches it alone")
+
+	b := newBatched(t, BatchConfig{Interval: time.Hour, Bytes: 256})
+	f := newFanout(t, b, 1, true)
+	l := f.links[0]
+
+	f.hub.Deliver(big)
+	assert.Equal(t, int64(1), l.kicks.Load(), "a frame of Bytes or more is kicked in Deliver")
+	assert.Equal(t, int64(lb), f.all.bytes.Load(), "and written before Deliver returns")
+
+	f.hub.Deliver(small)
+	f.hub.Deliver(small)
+	assert.Equal(t, int64(1), l.kicks.Load(), "under the threshold nothing is kicked")
+	f.hub.Deliver(small)
+	assert.Equal(t, int64(2), l.kicks.Load(), "the frame that takes pending bytes to the threshold kicks")
+	assert.Equal(t, int64(lb+3*ls), f.all.bytes.Load(), "every frame written, without waiting an hour")
+	assert.Equal(t, int64(2), l.writes.Load(), "the three small frames went out in one write")
+}
+
+func TestBatchedNeverKicksIdleConnections(t *testing.T) {
+	const interval = 150 * time.Millisecond
+	b := newBatched(t, BatchConfig{Interval: interval, Bytes: 256, Flushers: 1})
+	f := newFanout(t, b, 4, false)
+	drained, quiet, closed, marker := f.links[0], f.links[1], f.links[2], f.links[3]
+	sub := func(topic string, l *memLink) core.Sub {
+		s := core.Sub{Topic: topic}
+		f.reg.Subscribe(s, l.c)
+		return s
+	}
+	sDrained, sClosed, sMarker := sub("drained", drained), sub("closed", closed), sub("marker", marker)
+	to := func(s core.Sub, n int) core.Push {
+		return core.Push{Topic: s.Topic, Data: bytes.Repeat([]byte("z"), n)}
+	}
+
+	// drained: scheduled by a small frame, then written at once by a frame
+	// that reaches Bytes; closed: scheduled, then gone.
+	f.hub.Deliver(to(sDrained, 10))
+	f.hub.Deliver(to(sClosed, 10))
+	require.Zero(t, drained.kicks.Load(), "precondition: the small frame waits for the flusher")
+	f.hub.Deliver(to(sDrained, 300))
+	require.Equal(t, int64(1), drained.kicks.Load(), "precondition: the big frame kicked at once")
+	require.Zero(t, drained.c.Out.Pending(), "precondition: and the kick wrote everything")
+	f.hub.Closed(closed.c)
+
+	// Wait for the flusher's pass over both, then for one more pass: the
+	// marker is queued once both are unscheduled, so once it is written the
+	// pass that handled them is over.
+	require.True(t, eventually(func() bool { return !drained.c.Scheduled.Load() && !closed.c.Scheduled.Load() }, 5*time.Second),
+		"the flusher took both off its list")
+	f.hub.Deliver(to(sMarker, 10))
+	require.True(t, eventually(func() bool { return marker.writes.Load() == 1 }, 5*time.Second), "the marker was flushed")
+
+	assert.Equal(t, int64(1), drained.kicks.Load(), "the flusher does not kick a connection whose output was already written")
+	assert.Zero(t, closed.kicks.Load(), "the flusher does not kick a closed connection")
+	assert.Zero(t, quiet.kicks.Load(), "the flusher never kicks a connection that got nothing")
+	assert.Equal(t, int64(1), marker.kicks.Load(), "the marker was kicked once, by the flusher")
+}
+
+func TestBatchedCloseFlushesAndStops(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	b := NewBatched(BatchConfig{Interval: time.Hour, Flushers: 3})
+	f := newFanout(t, b, 5, false)
+	p := push("last words")
+	f.hub.Deliver(p)
+	assert.Zero(t, f.all.bytes.Load(), "nothing flushed before an hour")
+
+	require.NoError(t, b.Close(), "Close")
+	assert.Equal(t, int64(5*len(frameOf(p))), f.all.bytes.Load(), "Close flushes what is pending")
+	require.NoError(t, b.Close(), "a second Close is harmless")
+	f.hub.Close()
+	goleak.VerifyNone(t, before)
+}
+
+func TestBatchedDefaults(t *testing.T) {
+	b := newBatched(t, BatchConfig{})
+	cfg := b.Config()
+	assert.Equal(t, DefaultFlushInterval, cfg.Interval, "zero Interval means the default")
+	assert.Equal(t, DefaultFlushBytes, cfg.Bytes, "zero Bytes means the default")
+	assert.Positive(t, cfg.Flushers, "zero Flushers means GOMAXPROCS")
+}
