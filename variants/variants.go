@@ -12,6 +12,7 @@ import (
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/variants/epoll"
 	"github.com/gpush/gpush/variants/gorilla"
+	"github.com/gpush/gpush/variants/gws"
 	"github.com/gpush/gpush/variants/registry"
 	"github.com/gpush/gpush/variants/writer"
 )
@@ -43,11 +44,13 @@ type Variant struct {
 var transports = map[string]func(*core.Hub) (Transport, error){
 	"gorilla": func(h *core.Hub) (Transport, error) { return gorilla.New(h), nil },
 	"epoll":   func(h *core.Hub) (Transport, error) { return epoll.New(h) },
+	"gws":     func(h *core.Hub) (Transport, error) { return gws.New(h), nil },
 }
 
 var registries = map[string]func(Options) core.Registry{
 	"global":  func(Options) core.Registry { return registry.NewGlobal() },
 	"sharded": func(o Options) core.Registry { return registry.NewSharded(o.Shards) },
+	"syncmap": func(Options) core.Registry { return registry.NewSyncMap() },
 }
 
 var policies = map[string]func(Options) core.Policy{
@@ -68,6 +71,8 @@ var names = [][3]string{
 	{"epoll", "global", "batched"},
 	{"epoll", "sharded", "immediate"},
 	{"epoll", "sharded", "batched"},
+	{"epoll", "syncmap", "batched"}, // sync.Map registry: lock-free reads
+	{"gws", "sharded", "immediate"}, // peer baseline
 }
 
 // Default is the variant the production server runs.
