@@ -1,0 +1,71 @@
+// Package readme performs the README's steps exactly: start the server
+// with its defaults, connect gpushc to the channel news, push with curl,
+// and see the push arrive.
+package readme
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func build(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = "../.."
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", pkg, b)
+	return out
+}
+
+func TestReadmeSteps(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	curlLine := ""
+	for _, l := range strings.Split(string(readme), "\n") {
+		if strings.HasPrefix(l, "curl ") {
+			curlLine = l
+		}
+	}
+	require.NotEmpty(t, curlLine, "the README has a curl push example")
+
+	dir := t.TempDir()
+	server := exec.Command(build(t, dir, "./cmd/gpushd"))
+	require.NoError(t, server.Start(), "make run's server")
+	t.Cleanup(func() { server.Process.Signal(os.Interrupt); server.Wait() })
+
+	var client *exec.Cmd
+	var lines *bufio.Scanner
+	bin := build(t, dir, "./cmd/gpushc")
+	require.Eventually(t, func() bool { // until the server listens
+		client = exec.Command(bin, "-topic", "news")
+		stdout, err := client.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, client.Start())
+		lines = bufio.NewScanner(stdout)
+		if lines.Scan() {
+			return true
+		}
+		client.Wait()
+		return false
+	}, 20*time.Second, 100*time.Millisecond, "gpushc never connected")
+	t.Cleanup(func() { client.Process.Kill(); client.Wait() })
+	assert.JSONEq(t, `{"code":1,"id":1,"topic":"news","status":0}`, lines.Text())
+
+	out, err := exec.Command("sh", "-c", curlLine).CombinedOutput()
+	require.NoError(t, err, "%s: %s", curlLine, out)
+	assert.JSONEq(t, `{}`, string(out))
+	require.True(t, lines.Scan(), "gpushc prints the push")
+	assert.JSONEq(t, `{"code":7,"topic":"news","data":"aGVsbG8="}`, lines.Text())
+}
