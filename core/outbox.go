@@ -32,6 +32,7 @@ type Outbox struct {
 	mu     sync.Mutex // guards every field below
 	frames [][]byte   // pending frames; frames[0][off:] is next to write
 	off    int        // bytes of frames[0] already written
+	peeked int        // head frames handed to the writer by the last Peek
 	queued int        // bytes pending: the slow-consumer figure
 	state  uint8
 	since  int64 // unix ns of the last progress while bytes were pending
@@ -76,16 +77,20 @@ func (o *Outbox) closeWith(frame []byte) bool {
 
 // dropPending forgets every queued frame but a partly written head, whose
 // rest must still go out to keep the stream framed. o.mu is held.
+//
+// Frames handed to the writer by the last Peek are kept too: a blocking
+// writer may be in the middle of writing them, and dropping them would let
+// Advance count the close frame as written when it was not.
 func (o *Outbox) dropPending() {
-	keep := 0
+	keep := min(o.peeked, len(o.frames))
 	if o.off > 0 && len(o.frames) > 0 {
-		keep = 1
+		keep = max(keep, 1)
 	}
 	clear(o.frames[keep:])
 	o.frames = o.frames[:keep]
-	o.queued = 0
-	if keep == 1 {
-		o.queued = len(o.frames[0]) - o.off
+	o.queued = -o.off
+	for _, f := range o.frames {
+		o.queued += len(f)
 	}
 }
 
@@ -106,16 +111,17 @@ func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
 	if len(o.frames) == 0 {
 		return dst
 	}
+	n := len(dst)
 	dst = append(dst, o.frames[0][o.off:])
-	if !coalesce {
-		return dst
-	}
-	for _, f := range o.frames[1:] {
-		if len(dst) >= max {
-			break
+	if coalesce {
+		for _, f := range o.frames[1:] {
+			if len(dst) >= max {
+				break
+			}
+			dst = append(dst, f)
 		}
-		dst = append(dst, f)
 	}
+	o.peeked = len(dst) - n
 	return dst
 }
 
@@ -128,6 +134,7 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	if n > 0 {
 		o.since = time.Now().UnixNano()
 	}
+	o.peeked = 0
 	o.queued -= n
 	for n > 0 && len(o.frames) > 0 {
 		rest := len(o.frames[0]) - o.off
@@ -176,7 +183,7 @@ func (o *Outbox) markClosed() {
 	defer o.mu.Unlock()
 	o.state = outClosed
 	o.frames = nil
-	o.off, o.queued = 0, 0
+	o.off, o.queued, o.peeked = 0, 0, 0
 }
 
 // Closing reports whether a close frame is queued or written.

@@ -202,3 +202,25 @@ func TestOutboxStalledSince(t *testing.T) {
 	o.Advance(1)
 	assert.Greater(t, o.stalledSince(), s1, "progress resets the clock")
 }
+
+// A frame a blocking writer took with Peek but has not reported written
+// yet must survive a slow-consumer breach, so the close frame follows it.
+func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
+	var o Outbox
+	a, b := bytes.Repeat([]byte{'a'}, 40), bytes.Repeat([]byte{'b'}, 40)
+	_, _, err := o.push(a, 100)
+	require.NoError(t, err)
+	inflight := o.Peek(nil, 8, true) // the writer is now writing a
+	require.Len(t, inflight, 1)
+	_, _, err = o.push(b, 100)
+	require.NoError(t, err)
+	_, _, err = o.push(b, 100) // 120 > 100: breach
+	require.ErrorIs(t, err, ErrSlowConsumer)
+	_, closeNow := o.Advance(len(a)) // the write of a completes
+	assert.False(t, closeNow, "the close frame has not been written yet")
+	rest := o.Peek(nil, 8, true)
+	require.Len(t, rest, 1, "only the close frame is left: b was dropped, a was kept")
+	assert.Equal(t, closeSlowConsumer, rest[0])
+	_, closeNow = o.Advance(len(rest[0]))
+	assert.True(t, closeNow)
+}
