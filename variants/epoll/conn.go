@@ -71,6 +71,9 @@ func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
 		ec.c.Pong(payload)
 	case ws.OpClose:
 		code, _, _ := wsframe.ParseClose(payload) // the parser validated it
+		if len(payload) < 2 {
+			code = 0 // an empty close is echoed empty: 1005 is never sent
+		}
 		ec.c.EchoClose(int(code))
 		return errStop
 	}

@@ -59,6 +59,13 @@ func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
+		defer func() { // gws v1.8.9 panics on some malformed lengths: close this connection, not the server
+			if recover() != nil {
+				t.hub.Stats().CountClose(core.CloseProtocolError)
+				l.Abort()
+				t.hub.Closed(l.c)
+			}
+		}()
 		ws.ReadLoop()
 	}()
 }

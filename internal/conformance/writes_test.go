@@ -1,0 +1,49 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/internal/server"
+	st "github.com/gpush/gpush/internal/servertest"
+	"github.com/gpush/gpush/variants"
+)
+
+// TestBatchedWrites: with the batched policy, N pushes to one connection
+// within one interval go out in fewer writes than N, and a push arrives
+// within a bounded number of flush intervals.
+func TestBatchedWrites(t *testing.T) {
+	for _, v := range variants.Names() {
+		if !strings.HasSuffix(v, "-batched") {
+			continue
+		}
+		t.Run("variant="+v, func(t *testing.T) {
+			const interval = 50 * time.Millisecond
+			s := st.Start(t, v, func(c *server.Config) { c.FlushInterval = interval })
+			c := s.Dial(t)
+			ok(t, c.Request(1, "b", "", 1), 1)
+			before := s.Hub().Stats().Writes.Load()
+			const n = 50
+			start := time.Now()
+			for i := range n {
+				require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "b", Data: []byte(fmt.Sprint(i))}))
+			}
+			for i := range n {
+				assert.Equal(t, fmt.Sprint(i), string(c.Read().Data))
+			}
+			elapsed := time.Since(start)
+			require.Eventually(t, func() bool { return s.Hub().Stats().Writes.Load() > before }, time.Second, time.Millisecond)
+			writes := s.Hub().Stats().Writes.Load() - before
+			assert.Less(t, writes, int64(n), "%d pushes in one interval took %d writes", n, writes)
+			assert.Less(t, elapsed, 20*interval, "delivered within 20 flush intervals")
+			t.Logf("%s: %d pushes in %d writes, delivered in %v (interval %v)", v, n, writes, elapsed, interval)
+		})
+	}
+}
