@@ -54,6 +54,7 @@ func parse(args []string, stderr io.Writer) (server.Config, options, error) {
 	fs.IntVar(&cfg.FlushBytes, "flush-bytes", 16<<10, "batched writes: flush at once when this many bytes are pending")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM, time to flush queued output before closing")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn, error or off")
+	configPath := fs.String("config", "", "YAML file of settings with the flag names as keys (flags and GPUSH_ variables win)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, opts, err
 	}
@@ -71,9 +72,15 @@ func parse(args []string, stderr io.Writer) (server.Config, options, error) {
 		if e := f.Value.Set(v); e != nil {
 			err = fmt.Errorf("%s=%q (flag -%s): %v", envName(f.Name), v, f.Name, e)
 		}
+		set[f.Name] = true
 	})
 	if err != nil {
 		return cfg, opts, err
+	}
+	if *configPath != "" {
+		if err := applyFile(fs, *configPath, set); err != nil {
+			return cfg, opts, err
+		}
 	}
 	if origins != "" {
 		for _, o := range strings.Split(origins, ",") {
