@@ -68,6 +68,7 @@ func (h *Hub) Policy() Policy { return h.policy }
 // Open registers a new connection, which receives broadcasts from now on.
 func (h *Hub) Open(link Link) *Conn {
 	c := &Conn{id: h.nextID.Add(1), hub: h, link: link}
+	c.Out.stats = &h.stats
 	c.Touch()
 	h.reg.Add(c)
 	h.stats.Conns.Add(1)

@@ -35,7 +35,9 @@ type Outbox struct {
 	peeked int        // head frames handed to the writer by the last Peek
 	queued int        // bytes pending: the slow-consumer figure
 	state  uint8
-	since  int64 // unix ns of the last progress while bytes were pending
+	since  int64  // unix ns of the last progress while bytes were pending
+	born   int64  // unix ns when the queue last went from empty to pending
+	stats  *Stats // where writes are observed; set by Hub.Open, nil in tests
 }
 
 // push appends frame. pending is the number of bytes queued afterwards and
@@ -97,6 +99,7 @@ func (o *Outbox) dropPending() {
 func (o *Outbox) appendLocked(frame []byte) {
 	if o.queued == 0 {
 		o.since = time.Now().UnixNano()
+		o.born = o.since
 	}
 	o.frames = append(o.frames, frame)
 	o.queued += len(frame)
@@ -131,24 +134,33 @@ func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
 func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if n > 0 {
+	wrote := n > 0
+	if wrote {
 		o.since = time.Now().UnixNano()
 	}
 	o.peeked = 0
 	o.queued -= n
+	done := 0
 	for n > 0 && len(o.frames) > 0 {
 		rest := len(o.frames[0]) - o.off
 		if n < rest {
 			o.off += n
-			return false, false
+			break
 		}
 		n -= rest
 		o.frames[0] = nil
 		o.frames = o.frames[1:]
 		o.off = 0
+		done++
+	}
+	if o.stats != nil && done > 0 {
+		o.stats.Batch.observe(BatchBounds, int64(done))
 	}
 	if len(o.frames) > 0 {
 		return false, false
+	}
+	if o.stats != nil && wrote {
+		o.stats.Latency.observe(LatencyBounds, o.since-o.born)
 	}
 	o.frames = nil // an idle connection holds no queue
 	o.queued = 0

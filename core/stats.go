@@ -17,6 +17,8 @@ type Stats struct {
 	SlowConsumers atomic.Int64             // connections closed with 1008 slow consumer
 	AuthFailures  atomic.Int64             // logins refused
 	Closes        [closeSlots]atomic.Int64 // closes the server initiated, by code (see CloseCodes)
+	Batch         Histogram                // frames completed per write (BatchBounds)
+	Latency       Histogram                // ns from queueing on an idle connection to the write that drains it (LatencyBounds)
 }
 
 // CloseCodes are the close codes Stats.Closes counts, in slot order.

@@ -58,11 +58,13 @@ var (
 	descSlow     = prometheus.NewDesc("gpush_slow_consumer_closes_total", "Connections closed with 1008 slow consumer.", nil, nil)
 	descAuthFail = prometheus.NewDesc("gpush_auth_failures_total", "Logins refused.", nil, nil)
 	descCloses   = prometheus.NewDesc("gpush_server_closes_total", "Closes the server initiated, by close code.", []string{"code"}, nil)
+	descBatch    = prometheus.NewDesc("gpush_write_batch_frames", "Frames completed per socket write.", nil, nil)
+	descLatency  = prometheus.NewDesc("gpush_delivery_latency_seconds", "From a frame's queueing on an idle connection to the write that drains the queue.", nil, nil)
 )
 
 func (statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConns, descLoggedIn, descSubs, descRequests, descPushes, descDeliv,
-		descBytes, descWrites, descFlushes, descSlow, descAuthFail, descCloses} {
+		descBytes, descWrites, descFlushes, descSlow, descAuthFail, descCloses, descBatch, descLatency} {
 		ch <- d
 	}
 }
@@ -88,6 +90,8 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFlushes, st.Flushes.Load())
 	counter(descSlow, st.SlowConsumers.Load())
 	counter(descAuthFail, st.AuthFailures.Load())
+	ch <- histogram(descBatch, &st.Batch, core.BatchBounds, 1)
+	ch <- histogram(descLatency, &st.Latency, core.LatencyBounds, 1e-9)
 	for i, code := range core.CloseCodes {
 		label := strconv.Itoa(code)
 		if code == 0 {
@@ -95,4 +99,15 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descCloses, st.Closes[i].Load(), label)
 	}
+}
+
+// histogram exports a core.Histogram; scale turns its units into the
+// metric's (ns into seconds).
+func histogram(d *prometheus.Desc, h *core.Histogram, bounds []int64, scale float64) prometheus.Metric {
+	cum, count, sum := h.Snapshot(bounds)
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, b := range bounds {
+		buckets[float64(b)*scale] = cum[i]
+	}
+	return prometheus.MustNewConstHistogram(d, count, float64(sum)*scale, buckets)
 }

@@ -1,0 +1,56 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	st "github.com/gpush/gpush/internal/servertest"
+)
+
+func TestMetrics(t *testing.T) {
+	s := st.Start(t, "epoll-sharded-batched", nil)
+	c := s.Dial(t)
+	c.Request(1, "secret-topic-name", "", 1)
+	require.NoError(t, s.PushGRPC("", "secret-topic-name", []byte("x"), ""))
+	assert.Equal(t, "x", string(c.Read().Data))
+	code, _, err := s.PushHTTP(`{"uid":"u"}`, "")
+	require.NoError(t, err)
+	require.Equal(t, 400, code)
+
+	resp, err := http.Get(s.HTTPURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	text := string(b)
+	for _, want := range []string{
+		"gpush_connections 1",
+		"gpush_subscriptions 1",
+		`gpush_pushes_total{target="topic"} 1`,
+		"gpush_deliveries_total 1",
+		`gpush_push_api_errors_total{code="InvalidArgument"} 1`,
+		"gpush_write_batch_frames_count",
+		"gpush_delivery_latency_seconds_bucket",
+		`gpush_server_closes_total{code="1008"} 0`,
+		"gpush_write_syscalls_total",
+	} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotContains(t, text, "secret-topic-name", "no metric is labelled by topic")
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "gpush_write_batch_frames_count ") {
+			assert.NotEqual(t, "gpush_write_batch_frames_count 0", line, "writes were observed")
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		r, err := http.Get(s.HTTPURL + path)
+		require.NoError(t, err)
+		r.Body.Close()
+		assert.Equal(t, 200, r.StatusCode, path)
+	}
+}
