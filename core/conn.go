@@ -105,12 +105,7 @@ func (c *Conn) CloseWith(code int, reason string) bool {
 // EchoClose answers a close frame from the client (payload already
 // validated by the transport) with the same status code, as RFC 6455 asks.
 func (c *Conn) EchoClose(code int) {
-	if code == 0 {
-		c.Out.closeWith(AppendFrame(nil, OpcodeClose, nil))
-		c.link.Kick()
-		return
-	}
-	c.Out.closeWith(CloseFrame(code, ""))
+	c.Out.closeWith(CloseFrame(code, "")) // code 0: an empty close frame
 	c.link.Kick()
 }
 

@@ -1,6 +1,10 @@
 package core
 
-import "encoding/binary"
+import (
+	"github.com/gobwas/ws"
+
+	"github.com/gpush/gpush/core/wsframe"
+)
 
 // Opcodes of the frames the server writes.
 const (
@@ -23,29 +27,16 @@ const (
 	CloseInternal      = 1011
 )
 
-// AppendFrame appends one unmasked, final server frame to dst.
+// AppendFrame appends one unmasked, final server frame to dst: the
+// encoding lives once, in core/wsframe.
 func AppendFrame(dst []byte, opcode byte, payload []byte) []byte {
-	n := len(payload)
-	dst = append(dst, 0x80|opcode)
-	switch {
-	case n < 126:
-		dst = append(dst, byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, 126, 0, 0)
-		binary.BigEndian.PutUint16(dst[len(dst)-2:], uint16(n))
-	default:
-		dst = append(dst, 127, 0, 0, 0, 0, 0, 0, 0, 0)
-		binary.BigEndian.PutUint64(dst[len(dst)-8:], uint64(n))
-	}
-	return append(dst, payload...)
+	return wsframe.AppendFrame(dst, ws.OpCode(opcode), true, payload)
 }
 
-// CloseFrame encodes a close frame with a status code and reason.
+// CloseFrame encodes a close frame with a status code and reason; code 0
+// gives an empty close frame.
 func CloseFrame(code int, reason string) []byte {
-	p := make([]byte, 2, 2+len(reason))
-	binary.BigEndian.PutUint16(p, uint16(code))
-	p = append(p, reason...)
-	return AppendFrame(make([]byte, 0, len(p)+4), OpcodeClose, p)
+	return wsframe.AppendClose(make([]byte, 0, len(reason)+4), ws.StatusCode(code), reason)
 }
 
 var (
