@@ -111,3 +111,6 @@ func (c *Conn) EchoClose(code int) {
 
 // Limits returns the limits in force for c.
 func (c *Conn) Limits() Limits { return c.hub.lim }
+
+// Stats returns the counters of c's hub.
+func (c *Conn) Stats() *Stats { return &c.hub.stats }

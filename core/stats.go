@@ -13,7 +13,7 @@ type Stats struct {
 	Deliveries    atomic.Int64             // frames queued for a connection by a push
 	BytesWritten  atomic.Int64             // bytes the sockets accepted
 	Writes        atomic.Int64             // write and writev calls on sockets
-	Flushes       atomic.Int64             // flushes of a batched writer
+	Flushes       atomic.Int64             // connections written out by a batched writer (timer or flush-bytes)
 	SlowConsumers atomic.Int64             // connections closed with 1008 slow consumer
 	AuthFailures  atomic.Int64             // logins refused
 	Closes        [closeSlots]atomic.Int64 // closes the server initiated, by code (see CloseCodes)

@@ -24,7 +24,6 @@ type Config struct {
 	APIKey     string                // when set, calls need "Authorization: Bearer <key>"
 	MaxPayload int                   // 0: core.DefaultMaxPayload
 	OnError    func(code codes.Code) // called once per refused or failed call
-	OnAccepted func(core.Target)     // called once per accepted push
 }
 
 type service struct {
@@ -54,9 +53,6 @@ func (s *service) PushData(ctx context.Context, d *pushpb.Data) (*pushpb.PushRep
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		return nil, status.Error(codes.Unavailable, "push not accepted: "+err.Error())
-	}
-	if s.cfg.OnAccepted != nil {
-		s.cfg.OnAccepted(p.Target())
 	}
 	return &pushpb.PushReply{}, nil
 }

@@ -54,7 +54,7 @@ var (
 	descDeliv    = prometheus.NewDesc("gpush_deliveries_total", "Push frames queued for a connection.", nil, nil)
 	descBytes    = prometheus.NewDesc("gpush_written_bytes_total", "Bytes the sockets accepted.", nil, nil)
 	descWrites   = prometheus.NewDesc("gpush_write_syscalls_total", "write and writev calls on client sockets.", nil, nil)
-	descFlushes  = prometheus.NewDesc("gpush_flushes_total", "Flushes by a batched writer.", nil, nil)
+	descFlushes  = prometheus.NewDesc("gpush_flushes_total", "Connections written out by a batched writer (timer or flush-bytes).", nil, nil)
 	descSlow     = prometheus.NewDesc("gpush_slow_consumer_closes_total", "Connections closed with 1008 slow consumer.", nil, nil)
 	descAuthFail = prometheus.NewDesc("gpush_auth_failures_total", "Logins refused.", nil, nil)
 	descCloses   = prometheus.NewDesc("gpush_server_closes_total", "Closes the server initiated, by close code.", []string{"code"}, nil)

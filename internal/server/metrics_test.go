@@ -43,8 +43,10 @@ func TestMetrics(t *testing.T) {
 	}
 	assert.NotContains(t, text, "secret-topic-name", "no metric is labelled by topic")
 	for _, line := range strings.Split(text, "\n") {
-		if strings.HasPrefix(line, "gpush_write_batch_frames_count ") {
-			assert.NotEqual(t, "gpush_write_batch_frames_count 0", line, "writes were observed")
+		for _, name := range []string{"gpush_write_batch_frames_count ", "gpush_flushes_total "} {
+			if strings.HasPrefix(line, name) {
+				assert.NotEqual(t, name+"0", line, "%sis counted", name)
+			}
 		}
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {

@@ -106,7 +106,6 @@ func (s *Server) buildAPIs() error {
 		APIKey:     s.cfg.APIKey,
 		MaxPayload: s.cfg.Limits.MaxPayload,
 		OnError:    s.metrics.pushError,
-		OnAccepted: func(core.Target) {},
 	}
 	s.grpcSrv = pushapi.NewGRPCServer(api, s.hub)
 	gw, err := pushapi.NewGateway(context.Background(), api, s.hub)

@@ -64,6 +64,7 @@ func (b *Batched) Config() BatchConfig { return b.cfg }
 // Queued implements core.Policy.
 func (b *Batched) Queued(c *core.Conn, pending int, _ bool) {
 	if pending >= b.cfg.Bytes {
+		c.Stats().Flushes.Add(1)
 		c.Link().Kick()
 		return
 	}
@@ -139,6 +140,7 @@ func (f *flusher) flush() {
 		// meanwhile, or it is gone. A frame queued after the Store above
 		// schedules it again, so none is stranded.
 		if c.Out.Pending() > 0 {
+			c.Stats().Flushes.Add(1) // one atomic beside a write syscall
 			c.Link().Kick()
 		}
 		list[i] = nil
