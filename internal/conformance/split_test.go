@@ -129,8 +129,11 @@ func TestEpollGoroutines(t *testing.T) {
 				conns[i] = s.DialRaw(t)
 			}
 			require.Eventually(t, func() bool { return s.Hub().Stats().Conns.Load() == n }, 10*time.Second, 10*time.Millisecond)
-			time.Sleep(100 * time.Millisecond) // let the HTTP handler goroutines of the upgrades end
-			got := runtime.NumGoroutine()
+			var got int
+			deadline := time.Now().Add(5 * time.Second)
+			for got = runtime.NumGoroutine(); got-base > 10 && time.Now().Before(deadline); got = runtime.NumGoroutine() {
+				time.Sleep(10 * time.Millisecond) // the upgrades' HTTP handler goroutines end
+			}
 			assert.LessOrEqual(t, got-base, 10, "goroutines at 0 connections: %d, at %d: %d", base, n, got)
 		})
 	}

@@ -54,8 +54,8 @@ func Start(t testing.TB, variant string, tweak func(*server.Config)) *Server {
 	require.NoError(t, err, "server.New")
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{Server: srv, Config: srv.Config(), stop: cancel, done: make(chan error, 1)}
-	s.WSAddr, s.GRPCAddr, _ = srv.Addr()
-	_, _, httpAddr := srv.Addr()
+	var httpAddr string
+	s.WSAddr, s.GRPCAddr, httpAddr = srv.Addr()
 	s.WSURL = "ws://" + s.WSAddr + "/ws"
 	s.HTTPURL = "http://" + httpAddr
 	go func() { s.done <- srv.Serve(ctx) }()

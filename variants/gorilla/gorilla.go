@@ -8,6 +8,7 @@ package gorilla
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -97,10 +98,10 @@ func (t *Transport) countReadError(err error) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		t.hub.Stats().CountClose(core.CloseTooBig)
-	case errors.As(err, &ce), errors.Is(err, net.ErrClosed):
+	case errors.As(err, &ce), errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 	default:
 		var ne net.Error
-		if !errors.As(err, &ne) && err.Error() != "EOF" && err.Error() != "unexpected EOF" {
+		if !errors.As(err, &ne) { // not the network: a protocol error gorilla answered with 1002
 			t.hub.Stats().CountClose(core.CloseProtocolError)
 		}
 	}
