@@ -102,13 +102,7 @@ func (o Op) NeedsTopic() bool {
 	return o == OpSubscribe || o == OpUnsubscribe || o == OpSubscribePrivate || o == OpUnsubscribePriv
 }
 
-// MayBlock reports whether handling msg may wait on something outside the
+// MayBlock reports whether applying r may wait on something outside the
 // server (a login's Authenticator), so that an event loop hands it to a
-// goroutine instead of handling it in place.
-func MayBlock(msg []byte) bool {
-	if !bytes.Contains(msg, []byte("code")) {
-		return false
-	}
-	r, err := DecodeRequest(msg)
-	return err == nil && r.Code == OpLogin
-}
+// goroutine instead of applying it in place.
+func (r Request) MayBlock() bool { return r.Code == OpLogin }

@@ -105,6 +105,7 @@ func TestMayBlock(t *testing.T) {
 		`not json with code`:        false,
 	}
 	for msg, want := range cases {
-		assert.Equal(t, want, MayBlock([]byte(msg)), "MayBlock(%s)", msg)
+		r, err := DecodeRequest([]byte(msg)) // what Conn.Parse hands to Apply
+		assert.Equal(t, want, err == nil && r.MayBlock(), "MayBlock(%s)", msg)
 	}
 }

@@ -18,23 +18,37 @@ type Sub struct {
 // Handle processes one complete client text message and queues its answer.
 // Messages of one connection must be handled one at a time, in order. It may
 // block in the Authenticator during a login: transports that must not block
-// call it off their event loop. Invalid UTF-8 closes the connection with 1007.
+// use Parse and Apply, and hand a login (Request.MayBlock) to a goroutine.
 func (c *Conn) Handle(ctx context.Context, msg []byte) {
+	if req, ok := c.Parse(msg); ok {
+		c.Apply(ctx, req)
+	}
+}
+
+// Parse does the part of handling msg that never waits: text ping, UTF-8
+// (invalid closes with 1007), JSON. It answers what it can itself and
+// returns ok false; else the request, for Apply.
+func (c *Conn) Parse(msg []byte) (req Request, ok bool) {
 	c.Touch()
 	if len(msg) == 4 && (msg[0]|0x20) == 'p' && (msg[1]|0x20) == 'i' && (msg[2]|0x20) == 'n' && (msg[3]|0x20) == 'g' {
 		c.reply(pongText)
-		return
+		return req, false
 	}
 	if !utf8.Valid(msg) {
 		c.CloseWith(CloseInvalidData, "invalid UTF-8 in text message")
-		return
+		return req, false
 	}
 	req, err := DecodeRequest(msg)
 	if err != nil {
 		c.answer(req, StatusBadRequest, err.Error())
-		return
+		return req, false
 	}
 	c.hub.stats.Requests.Add(1)
+	return req, true
+}
+
+// Apply runs the session rules for a parsed request and answers it.
+func (c *Conn) Apply(ctx context.Context, req Request) {
 	status, text := c.apply(ctx, req)
 	c.answer(req, status, text)
 }

@@ -96,21 +96,29 @@ func (ec *conn) dispatch(msg []byte) error {
 		ec.amu.Unlock()
 		return nil
 	}
-	if core.MayBlock(msg) {
+	ec.amu.Unlock()
+	ec.safely(func() {
+		req, ok := ec.c.Parse(msg) // decoded once, on the loop
+		if !ok {
+			return
+		}
+		if !req.MayBlock() {
+			ec.c.Apply(ec.l.t.ctx, req)
+			return
+		}
+		ec.amu.Lock()
 		ec.busy = true
 		ec.amu.Unlock()
-		go ec.work(append([]byte(nil), msg...))
-		return nil
-	}
-	ec.amu.Unlock()
-	ec.handle(msg)
+		go ec.work(func() { ec.c.Apply(ec.l.t.ctx, req) })
+	})
 	return nil
 }
 
-// work handles msg and then whatever queued behind it, in order.
-func (ec *conn) work(msg []byte) {
+// work runs first (a login) and then handles whatever queued behind it,
+// in order.
+func (ec *conn) work(first func()) {
+	ec.safely(first)
 	for {
-		ec.handle(msg)
 		ec.amu.Lock()
 		if len(ec.inbox) == 0 {
 			ec.busy = false
@@ -118,23 +126,24 @@ func (ec *conn) work(msg []byte) {
 			ec.amu.Unlock()
 			return
 		}
-		msg = ec.inbox[0]
+		msg := ec.inbox[0]
 		ec.inbox[0] = nil
 		ec.inbox = ec.inbox[1:]
 		ec.amu.Unlock()
+		ec.safely(func() { ec.c.Handle(ec.l.t.ctx, msg) })
 	}
 }
 
-// handle runs the session rules; a panic closes this connection with 1011,
+// safely runs a request handler; a panic closes this connection with 1011,
 // not the server.
-func (ec *conn) handle(msg []byte) {
+func (ec *conn) safely(f func()) {
 	defer func() {
 		if r := recover(); r != nil {
 			slog.Error("request handler panicked", "conn", ec.c.ID(), "panic", fmt.Sprint(r))
 			ec.c.CloseWith(core.CloseInternal, "internal error")
 		}
 	}()
-	ec.c.Handle(ec.l.t.ctx, msg)
+	f()
 }
 
 var iovPool = sync.Pool{New: func() any { return new(poll.IOV) }}
