@@ -1,6 +1,9 @@
 package core
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 // Histogram counts observations into fixed buckets without locks: one
 // atomic add for the bucket, one for the sum. Its bounds are given by the
@@ -24,6 +27,14 @@ func (h *Histogram) observe(bounds []int64, v int64) {
 	for i < len(bounds) && v > bounds[i] {
 		i++
 	}
+	h.counts[i].Add(1)
+	h.sum.Add(v)
+}
+
+// observePow2 is observe for bounds 1, 2, 4, ... (BatchBounds), without the
+// search: the bucket of v is the bit length of v-1.
+func (h *Histogram) observePow2(bounds []int64, v int64) {
+	i := min(bits.Len64(uint64(v-1)), len(bounds))
 	h.counts[i].Add(1)
 	h.sum.Add(v)
 }

@@ -154,7 +154,7 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 		done++
 	}
 	if o.stats != nil && done > 0 {
-		o.stats.Batch.observe(BatchBounds, int64(done))
+		o.stats.Batch.observePow2(BatchBounds, int64(done))
 	}
 	if len(o.frames) > 0 {
 		return false, false
