@@ -36,22 +36,22 @@ func TestSlowConsumer(t *testing.T) {
 			got := make(chan error, 1)
 			pushed := make(chan int, 1)
 			var read atomic.Int64
-			go func() { // the good subscriber reads everything, in order
-				n := -1
+			end := base64.StdEncoding.EncodeToString([]byte("end"))
+			go func() { // the good subscriber reads everything, in order, up to the end marker
 				for i := 0; ; i++ {
 					read.Store(int64(i))
-					select {
-					case n = <-pushed:
-					default:
-					}
-					if n >= 0 && i == n {
-						got <- nil
-						return
-					}
 					good.WS.SetReadDeadline(time.Now().Add(10 * time.Second))
 					_, b, err := good.WS.ReadMessage()
 					if err != nil {
 						got <- err
+						return
+					}
+					if strings.Contains(string(b), `"data":"`+end+`"`) {
+						if n := <-pushed; i != n {
+							got <- fmt.Errorf("received %d pushes before the end marker, %d were made", i, n)
+							return
+						}
+						got <- nil
 						return
 					}
 					if !strings.Contains(string(b), fmt.Sprintf(`"data":"%s`, b64(i))) {
@@ -70,6 +70,7 @@ func TestSlowConsumer(t *testing.T) {
 				require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "s", Data: payload}))
 			}
 			pushed <- n
+			require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "s", Data: []byte("end")}))
 			require.Equal(t, int64(1), s.Hub().Stats().SlowConsumers.Load(), "the slow client passed the limit within %d pushes", maxPushes)
 			require.NoError(t, <-got, "the good subscriber received all %d pushes in order", n)
 			slow.NC.SetReadDeadline(time.Now().Add(30 * time.Second))
