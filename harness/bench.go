@@ -1,0 +1,203 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bench runs every scenario against every variant.
+type Bench struct {
+	Server    string   // the gpushd binary
+	Loadgen   []string // argv of a generator process
+	Variants  []string
+	Scenarios []string // default: all
+	Profile   Profile
+	Runs      int
+	Out       string    // results directory: raw.jsonl is appended to
+	Progress  io.Writer // one line per job
+	RunID     string
+
+	machine Machine
+	raw     *os.File
+}
+
+// Run measures, appends a row per measurement to Out/raw.jsonl, and
+// returns the rows.
+func (b *Bench) Run() ([]Row, error) {
+	if b.RunID == "" {
+		b.RunID = time.Now().UTC().Format("20060102T150405Z")
+	}
+	if len(b.Scenarios) == 0 {
+		b.Scenarios = Scenarios
+	}
+	if b.Progress == nil {
+		b.Progress = io.Discard
+	}
+	b.machine = ThisMachine()
+	if err := os.MkdirAll(b.Out, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(b.Out, "raw.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b.raw = f
+
+	jobs := b.jobs()
+	var rows []Row
+	start := time.Now()
+	for i, j := range jobs {
+		fmt.Fprintf(b.Progress, "[%d/%d] run %d/%d  %-8s %-26s %s  elapsed %s  eta %s\n",
+			i+1, len(jobs), j.run, b.Runs, j.scenario, j.variant, loadName(j),
+			time.Since(start).Round(time.Second), eta(start, i, len(jobs)))
+		got := b.measure(j)
+		for _, r := range got {
+			clean(r.Figures)
+			if err := json.NewEncoder(f).Encode(r); err != nil {
+				return rows, fmt.Errorf("write %s: %w", f.Name(), err)
+			}
+			for _, n := range r.Notes {
+				fmt.Fprintf(b.Progress, "    note: %s\n", n)
+			}
+		}
+		rows = append(rows, got...)
+	}
+	fmt.Fprintf(b.Progress, "done: %d jobs, %d rows in %s\n", len(jobs), len(rows), time.Since(start).Round(time.Second))
+	return rows, nil
+}
+
+func eta(start time.Time, done, total int) string {
+	if done == 0 {
+		return "?"
+	}
+	per := time.Since(start) / time.Duration(done)
+	return (per * time.Duration(total-done)).Round(time.Second).String()
+}
+
+func loadName(j job) string {
+	switch j.scenario {
+	case "idle":
+		return "ramp"
+	case "batch":
+		return fmt.Sprintf("flush=%dms conns=%d rate=%g", j.flushMs, j.load.Conns, j.load.Rate)
+	case "split":
+		return fmt.Sprintf("victims=%d attackers=%d", j.load.Conns, j.load.Attackers)
+	}
+	return fmt.Sprintf("conns=%d size=%d rate=%g", j.load.Conns, j.load.Size, j.load.Rate)
+}
+
+// jobs lists the measurements: runs outermost, so that every variant of a
+// scenario is measured close together in time, run after run.
+func (b *Bench) jobs() []job {
+	var js []job
+	p := b.Profile
+	for run := 1; run <= b.Runs; run++ {
+		for _, sc := range b.Scenarios {
+			for _, v := range b.Variants {
+				switch sc {
+				case "idle":
+					js = append(js, job{run: run, scenario: sc, variant: v})
+				case "fanout":
+					for _, l := range p.Fanout {
+						js = append(js, job{run: run, scenario: sc, variant: v, load: l})
+					}
+				case "flood":
+					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Flood})
+				case "split":
+					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Split})
+				case "private":
+					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Private})
+				case "churn":
+					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Churn})
+				case "batch":
+					if strings.HasSuffix(v, "-batched") {
+						for _, ms := range p.FlushMs {
+							js = append(js, job{run: run, scenario: sc, variant: v, load: p.Batch, flushMs: ms})
+						}
+					}
+				}
+			}
+		}
+	}
+	return js
+}
+
+// row starts a result row for j.
+func (b *Bench) row(j job, params map[string]float64, config map[string]string) Row {
+	return Row{
+		Time: time.Now().UTC(), RunID: b.RunID, Run: j.run, Profile: b.Profile.Name,
+		Variant: j.variant, Scenario: j.scenario, Case: caseName(params),
+		Params: params, Config: config, Machine: b.machine, Figures: map[string]float64{},
+	}
+}
+
+// measure runs one job; a failure becomes a row with a note, never a stop.
+func (b *Bench) measure(j job) []Row {
+	var rows []Row
+	var err error
+	switch j.scenario {
+	case "idle":
+		rows, err = b.idle(j)
+	case "split":
+		rows, err = b.split(j)
+	default:
+		rows, err = b.traffic(j)
+	}
+	if err != nil {
+		if len(rows) == 0 {
+			rows = []Row{b.row(j, map[string]float64{}, nil)}
+		}
+		rows[len(rows)-1].Notes = append(rows[len(rows)-1].Notes, "error: "+err.Error())
+	}
+	return rows
+}
+
+// clean drops figures JSON cannot carry (NaN, Inf): absent means not
+// measured.
+func clean(f map[string]float64) {
+	for k, v := range f {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			delete(f, k)
+		}
+	}
+}
+
+// slope is the least-squares slope of y over x.
+func slope(x, y []float64) float64 {
+	n := float64(len(x))
+	if len(x) < 2 {
+		return math.NaN()
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range x {
+		sx += x[i]
+		sy += y[i]
+		sxx += x[i] * x[i]
+		sxy += x[i] * y[i]
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return math.NaN()
+	}
+	return (n*sxy - sx*sy) / d
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,107 @@
+package harness
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain lets the test binary act as a load generator process.
+func TestMain(m *testing.M) {
+	if os.Getenv("GPUSH_LOADGEN") == "1" {
+		if err := ServeLoadgen(os.Stdin, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// buildServer compiles gpushd for the test.
+func buildServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gpushd")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/gpush/gpush/cmd/gpushd")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run(), "build gpushd")
+	return bin
+}
+
+// TestBenchTiny runs every scenario at tiny scale against two variants and
+// checks that each writes sensible rows: the harness must keep working.
+func TestBenchTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs servers")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	out := t.TempDir()
+	b := &Bench{
+		Server: buildServer(t), Loadgen: []string{self},
+		Variants: []string{"epoll-sharded-batched", "gorilla-global-immediate"},
+		Profile:  Profiles["tiny"], Runs: 1, Out: out, Progress: testWriter{t},
+	}
+	rows, err := b.Run()
+	require.NoError(t, err)
+
+	seen := map[string]int{}
+	for _, r := range rows {
+		seen[r.Scenario+"/"+r.Variant]++
+		for _, n := range r.Notes {
+			assert.NotContains(t, n, "error:", "%s %s %s", r.Scenario, r.Variant, r.Case)
+		}
+		assert.Equal(t, b.RunID, r.RunID)
+		assert.NotEmpty(t, r.Machine.Kernel)
+		assert.Equal(t, r.Variant, r.Config["variant"])
+		switch r.Scenario {
+		case "idle":
+			require.Len(t, r.Points, len(b.Profile.Idle), r.Variant)
+			assert.Greater(t, r.Figures[FigHeapStackPerConn], 0.0, r.Variant)
+			assert.Equal(t, float64(b.Profile.Idle[2]), r.Points[2].Conns)
+		default:
+			f := r.Figures
+			assert.Positive(t, f[FigPushesAccepted], "%s %s", r.Scenario, r.Variant)
+			assert.Equal(t, f[FigExpected], f[FigDelivered], "%s %s %s: every accepted push delivered", r.Scenario, r.Variant, r.Case)
+			assert.Zero(t, f[FigOutOfOrder], "%s %s", r.Scenario, r.Variant)
+			assert.Zero(t, f[FigMisdelivered], "%s %s", r.Scenario, r.Variant)
+			assert.Positive(t, f[FigLatP99], "%s %s", r.Scenario, r.Variant)
+			assert.Positive(t, f[FigCPUPerDelivery], "%s %s", r.Scenario, r.Variant)
+			assert.Contains(t, f, FigWritesPerDelivery)
+		}
+	}
+	for _, v := range b.Variants {
+		assert.Equal(t, 1, seen["idle/"+v], v)
+		assert.Equal(t, len(b.Profile.Fanout), seen["fanout/"+v], v)
+		assert.Equal(t, 2, seen["split/"+v], "split: a calm and an attacked row, %s", v)
+		for _, sc := range []string{"flood", "private", "churn"} {
+			assert.Equal(t, 1, seen[sc+"/"+v], "%s %s", sc, v)
+		}
+	}
+	assert.Equal(t, len(b.Profile.FlushMs), seen["batch/epoll-sharded-batched"])
+	assert.Zero(t, seen["batch/gorilla-global-immediate"], "batch is for batched variants only")
+
+	raw, err := os.ReadFile(filepath.Join(out, "raw.jsonl"))
+	require.NoError(t, err)
+	assert.Equal(t, len(rows), countLines(raw), "one raw line per row")
+}
+
+func countLines(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c == '\n' {
+			n++
+		}
+	}
+	return n
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

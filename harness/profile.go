@@ -1,0 +1,103 @@
+package harness
+
+import (
+	"fmt"
+	"time"
+)
+
+// Profile sizes every scenario.
+type Profile struct {
+	Name     string
+	Window   time.Duration // push window of each traffic measurement
+	Baseline time.Duration // idle window before it, for the syscall baseline
+	Drain    time.Duration // longest wait for deliveries after the window
+	Idle     []int         // idle: connection counts of the ramp
+	Fanout   []Load
+	Flood    Load
+	Split    Load // Attackers beside Conns victims
+	Private  Load // Conns users
+	Churn    Load
+	Batch    Load
+	FlushMs  []int // batch: the flush intervals
+}
+
+// Load is one traffic case.
+type Load struct {
+	Conns     int
+	Topics    int     // topics; each connection subscribes to all of them
+	Size      int     // payload bytes
+	Rate      float64 // pushes per second, offered
+	Attackers int     // split: half-frame holders
+	EveryMs   int     // split: one attacker byte per this many ms
+	Churn     float64 // churn: cycles per second
+}
+
+// Profiles are the built-in sizes: full for make bench (< 60 min), quick
+// for make bench-quick (< 3 min), tiny for the harness's own test.
+var Profiles = map[string]Profile{
+	"full": {
+		Name: "full", Window: 3 * time.Second, Baseline: time.Second, Drain: 10 * time.Second,
+		Idle: []int{1000, 5000, 10000, 15000},
+		// every fan-out case offers 200,000 deliveries a second
+		Fanout: []Load{
+			{Conns: 1000, Topics: 1, Size: 64, Rate: 200},
+			{Conns: 1000, Topics: 1, Size: 512, Rate: 200},
+			{Conns: 10000, Topics: 1, Size: 64, Rate: 20},
+			{Conns: 10000, Topics: 1, Size: 512, Rate: 20},
+		},
+		// 2,000 frames per connection per second: 20 per 10 ms flush
+		Flood:   Load{Conns: 500, Topics: 10, Size: 32, Rate: 2000},
+		Split:   Load{Conns: 1000, Topics: 1, Size: 64, Rate: 100, Attackers: 1000, EveryMs: 100},
+		Private: Load{Conns: 5000, Size: 64, Rate: 2000},
+		Churn:   Load{Conns: 1000, Topics: 1, Size: 64, Rate: 200, Churn: 200},
+		Batch:   Load{Conns: 500, Topics: 1, Size: 64, Rate: 1000},
+		FlushMs: []int{1, 5, 10, 50},
+	},
+	"quick": {
+		Name: "quick", Window: 700 * time.Millisecond, Baseline: 200 * time.Millisecond, Drain: 3 * time.Second,
+		Idle:    []int{200, 500, 1000},
+		Fanout:  []Load{{Conns: 300, Topics: 1, Size: 64, Rate: 200}},
+		Flood:   Load{Conns: 100, Topics: 5, Size: 32, Rate: 1000},
+		Split:   Load{Conns: 200, Topics: 1, Size: 64, Rate: 100, Attackers: 200, EveryMs: 50},
+		Private: Load{Conns: 300, Size: 64, Rate: 300},
+		Churn:   Load{Conns: 200, Topics: 1, Size: 64, Rate: 100, Churn: 50},
+		Batch:   Load{Conns: 100, Topics: 1, Size: 64, Rate: 500},
+		FlushMs: []int{1, 10},
+	},
+	"tiny": {
+		Name: "tiny", Window: 300 * time.Millisecond, Baseline: 100 * time.Millisecond, Drain: 3 * time.Second,
+		Idle:    []int{20, 40, 60},
+		Fanout:  []Load{{Conns: 20, Topics: 1, Size: 64, Rate: 100}},
+		Flood:   Load{Conns: 10, Topics: 3, Size: 32, Rate: 300},
+		Split:   Load{Conns: 20, Topics: 1, Size: 64, Rate: 50, Attackers: 10, EveryMs: 20},
+		Private: Load{Conns: 20, Size: 64, Rate: 100},
+		Churn:   Load{Conns: 20, Topics: 1, Size: 64, Rate: 50, Churn: 20},
+		Batch:   Load{Conns: 10, Topics: 1, Size: 64, Rate: 200},
+		FlushMs: []int{1, 10},
+	},
+}
+
+// Scenarios in the order a run measures them.
+var Scenarios = []string{"idle", "fanout", "flood", "split", "private", "churn", "batch"}
+
+// A job is one measurement: one scenario case against one variant.
+type job struct {
+	run      int
+	scenario string
+	variant  string
+	load     Load
+	flushMs  int // batch only
+}
+
+// caseName is the sorted parameter string of a job's rows.
+func caseName(params map[string]float64) string {
+	keys := sortedKeys(params)
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%s=%g", k, params[k])
+	}
+	return s
+}

@@ -1,0 +1,322 @@
+package harness
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"time"
+)
+
+// idle ramps subscribed, silent connections and reads the server's
+// memory after GC at each step: the slopes are the cost of a connection.
+func (b *Bench) idle(j job) ([]Row, error) {
+	srv, err := StartServer(b.Server, j.variant, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	gens := NewGens(b.Loadgen)
+	defer gens.Stop()
+	steps := b.Profile.Idle
+	row := b.row(j, map[string]float64{"conns_max": float64(steps[len(steps)-1])}, srv.Config)
+	topics := topicNames("idle", 100)
+	have := 0
+	for _, n := range steps {
+		err := gens.Dial(Cmd{Addr: srv.WSAddr, N: n - have, First: have, Topics: topics, PerConn: 1, BufSize: 2048})
+		if err != nil {
+			return []Row{row}, err
+		}
+		have = n
+		if err := srv.WaitConns(int64(n), time.Minute); err != nil {
+			return []Row{row}, err
+		}
+		time.Sleep(200 * time.Millisecond) // let the last replies and acks settle
+		m, err := srv.Memory()
+		if err != nil {
+			return []Row{row}, err
+		}
+		row.Points = append(row.Points, Point{
+			Conns: float64(n), RSSBytes: float64(m.RSSBytes), HeapBytes: float64(m.HeapBytes),
+			StackBytes: float64(m.StackBytes), Goroutines: float64(m.Goroutines), SockPages: float64(SockPages()),
+		})
+	}
+	fit := func(y func(Point) float64) float64 {
+		xs, ys := make([]float64, len(row.Points)), make([]float64, len(row.Points))
+		for i, p := range row.Points {
+			xs[i], ys[i] = p.Conns, y(p)
+		}
+		return slope(xs, ys)
+	}
+	f := row.Figures
+	f[FigRSSPerConn] = fit(func(p Point) float64 { return p.RSSBytes })
+	f[FigHeapPerConn] = fit(func(p Point) float64 { return p.HeapBytes })
+	f[FigStackPerConn] = fit(func(p Point) float64 { return p.StackBytes })
+	f[FigHeapStackPerConn] = fit(func(p Point) float64 { return p.HeapBytes + p.StackBytes })
+	f[FigGoroutinesPerConn] = fit(func(p Point) float64 { return p.Goroutines })
+	f[FigSockBytesPerConn] = fit(func(p Point) float64 { return p.SockPages * float64(os.Getpagesize()) })
+	return []Row{row}, nil
+}
+
+// topicNames are n topics of a scenario.
+func topicNames(prefix string, n int) []string {
+	ts := make([]string, n)
+	for i := range ts {
+		ts[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return ts
+}
+
+// traffic measures one push load: fanout, flood, private, churn, batch.
+func (b *Bench) traffic(j job) ([]Row, error) {
+	l := j.load
+	params := map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": l.Rate}
+	extra := map[string]string{}
+	switch j.scenario {
+	case "flood":
+		params["topics"] = float64(l.Topics)
+	case "private":
+		delete(params, "conns")
+		params["users"] = float64(l.Conns)
+	case "churn":
+		params["churn"] = l.Churn
+	case "batch":
+		params["flush_ms"] = float64(j.flushMs)
+		extra["flush-interval"] = fmt.Sprintf("%dms", j.flushMs)
+	}
+	srv, err := StartServer(b.Server, j.variant, extra)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	row := b.row(j, params, srv.Config)
+	gens := NewGens(b.Loadgen)
+	defer gens.Stop()
+
+	topics := topicNames(j.scenario, max(l.Topics, 1))
+	cmd := Cmd{Addr: srv.WSAddr, N: l.Conns, Topics: topics, PerConn: len(topics), BufSize: readBuf(l.Conns)}
+	plan := Plan{Topics: topics, Rate: l.Rate, Size: l.Size, Window: b.Profile.Window}
+	expect := func(r PushResult) uint64 { return r.Accepted * uint64(l.Conns) }
+	if j.scenario == "private" {
+		cmd.Topics, cmd.PerConn, cmd.Private, cmd.Secret = nil, 0, "inbox", benchSecret
+		plan = Plan{Users: l.Conns, Private: "inbox", Lanes: 8, Rate: l.Rate, Size: l.Size, Window: b.Profile.Window}
+		expect = func(r PushResult) uint64 { return r.Accepted }
+	}
+	if err := gens.Dial(cmd); err != nil {
+		return []Row{row}, err
+	}
+	if err := srv.WaitConns(int64(l.Conns), time.Minute); err != nil {
+		return []Row{row}, err
+	}
+	if j.scenario == "churn" {
+		g, err := gens.One()
+		if err != nil {
+			return []Row{row}, err
+		}
+		if _, err := g.Do(Cmd{Op: "churn", Addr: srv.WSAddr, Rate: l.Churn}); err != nil {
+			return []Row{row}, err
+		}
+		defer g.Do(Cmd{Op: "stopchurn"})
+	}
+	rep, err := b.window(srv, gens, plan, expect, row.Figures)
+	if err != nil {
+		return []Row{row}, err
+	}
+	if j.scenario == "churn" {
+		row.Figures[FigChurnOpsPerSec] = float64(rep.ChurnOps) / row.Figures["elapsed_s"]
+		if rep.ChurnErrors > 0 {
+			row.Notes = append(row.Notes, fmt.Sprintf("%d churn cycles failed", rep.ChurnErrors))
+		}
+	}
+	row.Notes = append(row.Notes, windowNotes(row.Figures)...)
+	return []Row{row}, nil
+}
+
+// readBuf sizes a generator connection's read buffer: large reads, but
+// not gigabytes of them at 10,000 connections.
+func readBuf(conns int) int {
+	if conns > 2000 {
+		return 16 << 10
+	}
+	return 64 << 10
+}
+
+// split measures victims' fan-out without and then with attackers holding
+// half frames that they complete one byte at a time.
+func (b *Bench) split(j job) ([]Row, error) {
+	l := j.load
+	srv, err := StartServer(b.Server, j.variant, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	gens := NewGens(b.Loadgen)
+	defer gens.Stop()
+	params := func(a int) map[string]float64 {
+		return map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": l.Rate, "attackers": float64(a)}
+	}
+	calm, attacked := b.row(j, params(0), srv.Config), b.row(j, params(l.Attackers), srv.Config)
+	topics := topicNames("split", 1)
+	if err := gens.Dial(Cmd{Addr: srv.WSAddr, N: l.Conns, Topics: topics, PerConn: 1, BufSize: readBuf(l.Conns)}); err != nil {
+		return []Row{calm}, err
+	}
+	if err := srv.WaitConns(int64(l.Conns), time.Minute); err != nil {
+		return []Row{calm}, err
+	}
+	plan := Plan{Topics: topics, Rate: l.Rate, Size: l.Size, Window: b.Profile.Window}
+	expect := func(r PushResult) uint64 { return r.Accepted * uint64(l.Conns) }
+	if _, err := b.window(srv, gens, plan, expect, calm.Figures); err != nil {
+		return []Row{calm}, err
+	}
+	calm.Notes = windowNotes(calm.Figures)
+
+	before, err := srv.Memory()
+	if err != nil {
+		return []Row{calm}, err
+	}
+	atk, err := gens.One()
+	if err != nil {
+		return []Row{calm}, err
+	}
+	if _, err := atk.Do(Cmd{Op: "attack", Addr: srv.WSAddr, N: l.Attackers, Every: l.EveryMs}); err != nil {
+		return []Row{calm, attacked}, err
+	}
+	if err := srv.WaitConns(int64(l.Conns+l.Attackers), time.Minute); err != nil {
+		return []Row{calm, attacked}, err
+	}
+	after, err := srv.Memory()
+	if err != nil {
+		return []Row{calm, attacked}, err
+	}
+	// Read syscalls per attacker byte, while only the attackers talk.
+	r0, _ := atk.Do(Cmd{Op: "report"})
+	s0, _ := SampleProc(srv.Pid())
+	time.Sleep(max(b.Profile.Baseline, 500*time.Millisecond))
+	r1, _ := atk.Do(Cmd{Op: "report"})
+	s1, _ := SampleProc(srv.Pid())
+	f := attacked.Figures
+	if n := r1.AttackBytes - r0.AttackBytes; n > 0 {
+		f[FigReadsPerAttackByte] = float64(s1.Syscr-s0.Syscr) / float64(n)
+	}
+	f[FigRSSPerAttacker] = (float64(after.RSSBytes) - float64(before.RSSBytes)) / float64(l.Attackers)
+	f[FigGoroutinesPerAtk] = float64(after.Goroutines-before.Goroutines) / float64(l.Attackers)
+	if _, err := b.window(srv, gens, plan, expect, f); err != nil {
+		return []Row{calm, attacked}, err
+	}
+	attacked.Notes = windowNotes(f)
+	return []Row{calm, attacked}, nil
+}
+
+// window measures one open-loop push window: an idle baseline of the
+// server's syscalls, the pushes, a wait until the clients have everything
+// the accepted pushes imply (or the drain time passes), and the figures.
+func (b *Bench) window(srv *Server, gens *Gens, plan Plan, expect func(PushResult) uint64, f map[string]float64) (Report, error) {
+	p := b.Profile
+	s0, err := SampleProc(srv.Pid())
+	if err != nil {
+		return Report{}, err
+	}
+	time.Sleep(p.Baseline)
+	s1, err := SampleProc(srv.Pid())
+	if err != nil {
+		return Report{}, err
+	}
+	idleW := float64(s1.Syscw-s0.Syscw) / p.Baseline.Seconds()
+
+	if _, err := gens.All(Cmd{Op: "reset"}); err != nil {
+		return Report{}, err
+	}
+	p0, err := SampleProc(srv.Pid())
+	if err != nil {
+		return Report{}, err
+	}
+	m0, _ := SampleMachineCPU()
+	c0 := clientCPU(gens)
+	t0 := time.Now()
+	res := Push(srv.Push, plan)
+	want := expect(res)
+	deadline := time.Now().Add(p.Drain)
+	var rep Report
+	for {
+		rep, err = gens.All(Cmd{Op: "report"})
+		if err != nil {
+			return rep, err
+		}
+		if rep.Delivered >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(t0).Seconds()
+	p1, err := SampleProc(srv.Pid())
+	if err != nil {
+		return rep, fmt.Errorf("server gone: %w", err)
+	}
+	m1, _ := SampleMachineCPU()
+	c1 := clientCPU(gens)
+
+	d := float64(rep.Delivered)
+	cpu := p1.CPUSeconds - p0.CPUSeconds
+	f[FigPushesOffered] = float64(res.Offered)
+	f[FigPushesAccepted] = float64(res.Accepted)
+	f[FigPushErrors] = float64(res.Errors)
+	f[FigExpected] = float64(want)
+	f[FigDelivered] = d
+	f["elapsed_s"] = elapsed
+	f[FigDeliveredPerSec] = d / elapsed
+	f[FigServerCPU] = cpu
+	f[FigClientCPU] = c1 - c0
+	f[FigMachineCPU] = m0.Util(m1)
+	f[FigServerRSS] = float64(p1.RSSBytes)
+	f[FigClosed] = float64(rep.Closed)
+	f[FigOutOfOrder] = float64(rep.OutOfOrder)
+	f[FigMisdelivered] = float64(rep.Misdelivered)
+	if d > 0 {
+		writes := float64(p1.Syscw-p0.Syscw) - idleW*elapsed
+		f[FigWritesPerDelivery] = math.Max(writes, 0) / d
+		f[FigCPUPerDelivery] = cpu / d * 1e6
+		if cpu > 0 {
+			f[FigDeliveriesPerCPU] = d / cpu
+		}
+		h := Merged(rep.Hist)
+		f[FigLatP50], f[FigLatP99], f[FigLatP999], f[FigLatMax] = h.Quantile(0.5), h.Quantile(0.99), h.Quantile(0.999), h.Quantile(1)
+	}
+	return rep, nil
+}
+
+// windowNotes flags what a reader must know about a window's figures.
+func windowNotes(f map[string]float64) []string {
+	var n []string
+	if f[FigDelivered] < f[FigExpected] {
+		n = append(n, fmt.Sprintf("delivered %.0f of %.0f expected", f[FigDelivered], f[FigExpected]))
+	}
+	if f[FigPushesAccepted] < 0.95*f[FigPushesOffered] {
+		n = append(n, fmt.Sprintf("the server accepted %.0f of %.0f offered pushes in the window", f[FigPushesAccepted], f[FigPushesOffered]))
+	}
+	if f[FigPushErrors] > 0 {
+		n = append(n, fmt.Sprintf("%.0f push errors", f[FigPushErrors]))
+	}
+	if f[FigOutOfOrder] > 0 {
+		n = append(n, fmt.Sprintf("%.0f frames out of order", f[FigOutOfOrder]))
+	}
+	if f[FigMisdelivered] > 0 {
+		n = append(n, fmt.Sprintf("%.0f frames reached the wrong user", f[FigMisdelivered]))
+	}
+	if f[FigClosed] > 0 {
+		n = append(n, fmt.Sprintf("the server closed %.0f client connections", f[FigClosed]))
+	}
+	if f[FigMachineCPU] > 0.95 {
+		n = append(n, fmt.Sprintf("machine CPU %.0f%% busy: the generators may set the ceiling", 100*f[FigMachineCPU]))
+	}
+	return n
+}
+
+// clientCPU is the CPU time of every generator process and of this one
+// (the pushers).
+func clientCPU(gens *Gens) float64 {
+	t, _ := procCPU(os.Getpid())
+	for _, g := range gens.list {
+		c, _ := procCPU(g.Pid())
+		t += c
+	}
+	return t
+}

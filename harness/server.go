@@ -1,0 +1,207 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/gpush/gpush/proto/pushpb"
+)
+
+// Server is one gpushd process under test.
+type Server struct {
+	cmd      *exec.Cmd
+	WSAddr   string
+	HTTPAddr string
+	GRPCAddr string
+	Config   map[string]string // every flag it was started with
+	grpc     *grpc.ClientConn
+	Push     pushpb.PushClient
+	exited   chan struct{}
+}
+
+// benchSecret signs the benchmark users' login tokens.
+const benchSecret = "gpush-bench-secret"
+
+// StartServer starts bin as variant with the harness's settings plus
+// extra flags (name without the dash), waits until it serves, and dials
+// its push API.
+func StartServer(bin, variant string, extra map[string]string) (*Server, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		WSAddr:   ports[0],
+		GRPCAddr: ports[1],
+		HTTPAddr: ports[2],
+		exited:   make(chan struct{}),
+	}
+	s.Config = map[string]string{
+		"variant":      variant,
+		"log-level":    "off",
+		"ws-addr":      s.WSAddr,
+		"grpc-addr":    s.GRPCAddr,
+		"http-addr":    s.HTTPAddr,
+		"push-format":  "raw",
+		"jwt-secret":   benchSecret,
+		"idle-timeout": "10m",
+		"max-req-rate": "1000",
+	}
+	for k, v := range extra {
+		s.Config[k] = v
+	}
+	keys := make([]string, 0, len(s.Config))
+	for k := range s.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	args := make([]string, 0, len(keys))
+	for _, k := range keys {
+		args = append(args, "-"+k+"="+s.Config[k])
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stderr = os.Stderr
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { s.cmd.Wait(); close(s.exited) }()
+	if err := s.waitReady(15 * time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.grpc, err = grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.Push = pushpb.NewPushClient(s.grpc)
+	return s, nil
+}
+
+// freePorts reserves n loopback ports by binding and releasing them.
+func freePorts(n int) ([]string, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var addrs []string
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		addrs = append(addrs, l.Addr().String())
+	}
+	return addrs, nil
+}
+
+func (s *Server) waitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("gpushd exited at start (%s)", s.cmd.ProcessState)
+		default:
+		}
+		resp, err := http.Get("http://" + s.HTTPAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("gpushd not ready in %s", d)
+}
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Alive reports whether the process still runs.
+func (s *Server) Alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// MemoryReport is what the control endpoint answers (after GC).
+type MemoryReport struct {
+	Conns      int64  `json:"conns"`
+	Goroutines int    `json:"goroutines"`
+	HeapBytes  uint64 `json:"heap_bytes"`
+	StackBytes uint64 `json:"stack_bytes"`
+	RSSBytes   uint64 `json:"rss_bytes"`
+	Writes     int64  `json:"writes"`
+	Deliveries int64  `json:"deliveries"`
+}
+
+// Memory asks the server for its figures after a forced GC.
+func (s *Server) Memory() (MemoryReport, error) {
+	var m MemoryReport
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get("http://" + s.HTTPAddr + "/debug/gpush/memory")
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	return m, json.NewDecoder(resp.Body).Decode(&m)
+}
+
+// WaitConns polls the server until it counts n connections.
+func (s *Server) WaitConns(n int64, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		m, err := s.Memory()
+		if err == nil && m.Conns == n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("server holds %d connections, want %d (%v)", m.Conns, n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends the server: SIGTERM, then SIGKILL after a grace period.
+func (s *Server) Stop() {
+	if s.grpc != nil {
+		s.grpc.Close()
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+// configString is the flags as one line, for notes.
+func configString(c map[string]string) string {
+	var b strings.Builder
+	for k, v := range c {
+		fmt.Fprintf(&b, "-%s=%s ", k, v)
+	}
+	return b.String()
+}
+
+var _ = context.Background
