@@ -24,6 +24,7 @@ type Bench struct {
 	Out       string    // results directory: raw.jsonl is appended to
 	Progress  io.Writer // one line per job
 	RunID     string
+	Flags     map[string]string // extra gpushd flags for every server (name without the dash)
 
 	machine Machine
 	raw     *os.File
@@ -129,6 +130,18 @@ func (b *Bench) jobs() []job {
 		}
 	}
 	return js
+}
+
+// startServer starts j's server with the bench's flags and extra ones.
+func (b *Bench) startServer(j job, extra map[string]string) (*Server, error) {
+	flags := map[string]string{}
+	for k, v := range b.Flags {
+		flags[k] = v
+	}
+	for k, v := range extra {
+		flags[k] = v
+	}
+	return StartServer(b.Server, j.variant, flags)
 }
 
 // row starts a result row for j.

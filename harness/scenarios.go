@@ -10,7 +10,7 @@ import (
 // idle ramps subscribed, silent connections and reads the server's
 // memory after GC at each step: the slopes are the cost of a connection.
 func (b *Bench) idle(j job) ([]Row, error) {
-	srv, err := StartServer(b.Server, j.variant, nil)
+	srv, err := b.startServer(j, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 		params["flush_ms"] = float64(j.flushMs)
 		extra["flush-interval"] = fmt.Sprintf("%dms", j.flushMs)
 	}
-	srv, err := StartServer(b.Server, j.variant, extra)
+	srv, err := b.startServer(j, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func readBuf(conns int) int {
 // half frames that they complete one byte at a time.
 func (b *Bench) split(j job) ([]Row, error) {
 	l := j.load
-	srv, err := StartServer(b.Server, j.variant, nil)
+	srv, err := b.startServer(j, nil)
 	if err != nil {
 		return nil, err
 	}
