@@ -45,9 +45,10 @@ var Profiles = map[string]Profile{
 			{Conns: 10000, Topics: 1, Size: 64, Rate: 20},
 			{Conns: 10000, Topics: 1, Size: 512, Rate: 20},
 		},
-		// 4,000 frames per connection per second: 40 per 10 ms flush, and a
-		// fan-out of 500 per push so that the push API is not most of the cost
-		Flood:   Load{Conns: 500, Topics: 10, Size: 32, Rate: 4000},
+		// 4,000 frames per connection per second (40 per 10 ms flush) and a
+		// fan-out of 1,000 per push, so that the push API is not most of the
+		// cost: a flood measures the server at saturation
+		Flood:   Load{Conns: 1000, Topics: 10, Size: 32, Rate: 4000},
 		Split:   Load{Conns: 1000, Topics: 1, Size: 64, Rate: 100, Attackers: 1000, EveryMs: 100},
 		Private: Load{Conns: 5000, Size: 64, Rate: 2000},
 		Churn:   Load{Conns: 1000, Topics: 1, Size: 64, Rate: 200, Churn: 200},
