@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -26,6 +27,8 @@ const (
 	chrome      = 1.4 * vg.Inch // title, axis labels and ticks: height not for data
 	legendEntry = 15            // points per legend line
 	maxBar      = 48            // points, the widest bar
+	margin      = 12            // points of white around a plot
+	logRange    = 30            // a Y axis turns logarithmic when its values span this factor
 )
 
 // palette colours series; variants keep their colour across plots.
@@ -33,6 +36,12 @@ var palette = []color.RGBA{
 	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
 	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
 	{188, 189, 34, 255}, {23, 190, 207, 255},
+}
+
+// shapes tell curves apart where they overlap.
+var shapes = []draw.GlyphDrawer{
+	draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.PlusGlyph{},
+	draw.CrossGlyph{}, draw.RingGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{},
 }
 
 // figure is a finished plot and the height to save it at.
@@ -67,7 +76,7 @@ func saveAll(figs []figure, dir string) ([]string, error) {
 			name := f.name + "." + ext
 			files = append(files, "plots/"+name)
 			jobs = append(jobs, func() error {
-				if err := f.plot.Save(plotWidth, f.height, filepath.Join(dir, name)); err != nil {
+				if err := save(f.plot, f.height, filepath.Join(dir, name), ext); err != nil {
 					return fmt.Errorf("save plot %s: %w", name, err)
 				}
 				return nil
@@ -78,6 +87,28 @@ func saveAll(figs []figure, dir string) ([]string, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// save draws a plot with a white margin around it into a file of the
+// format ext.
+func save(p *plot.Plot, height vg.Length, path, ext string) error {
+	c, err := draw.NewFormattedCanvas(plotWidth, height, ext)
+	if err != nil {
+		return err
+	}
+	dc := draw.New(c)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	p.Draw(draw.Crop(dc, margin, -margin, margin, -margin))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // runAll runs jobs on up to n goroutines and returns their errors, joined.
@@ -124,11 +155,11 @@ func (pl *painter) add(name string, p *plot.Plot, h vg.Length, err error) error 
 func (pl *painter) idle() error {
 	heapStack := func(p harness.Point) float64 { return p.HeapBytes + p.StackBytes }
 	rss := func(p harness.Point) float64 { return p.RSSBytes }
-	p, h, err := linesPlot("Idle: heap objects + goroutine stacks vs connections", "connections", "bytes", pl.rampCurves(heapStack))
+	p, h, err := linesPlot("Idle: heap objects + goroutine stacks vs connections", "connections", "bytes", pl.rampCurves(heapStack), logAxes{})
 	if err := pl.add("idle_heapstack", p, h, err); err != nil {
 		return err
 	}
-	p, h, err = linesPlot("Idle: server RSS vs connections", "connections", "bytes", pl.rampCurves(rss))
+	p, h, err = linesPlot("Idle: server RSS vs connections", "connections", "bytes", pl.rampCurves(rss), logAxes{})
 	if err := pl.add("idle_rss", p, h, err); err != nil {
 		return err
 	}
@@ -186,7 +217,7 @@ func (pl *painter) batch() error {
 		{harness.FigCPUPerDelivery, "batch_cpu_per_delivery", "Batch window: server CPU per delivery vs flush interval", "µs per delivery"},
 		{harness.FigWritesPerDelivery, "batch_writes_per_delivery", "Batch window: write syscalls per delivery vs flush interval", "writes per delivery"},
 	} {
-		p, h, err := linesPlot(f.title, "flush interval, ms", f.unit, pl.paramCurves("batch", "flush_ms", f.fig))
+		p, h, err := linesPlot(f.title, "flush interval, ms", f.unit, pl.paramCurves("batch", "flush_ms", f.fig), logAxes{x: true, y: true})
 		if err := pl.add(f.name, p, h, err); err != nil {
 			return err
 		}
@@ -214,7 +245,11 @@ func (pl *painter) paramCurves(scenario, xKey, fig string) []curve {
 		}
 		cs[i].pts = append(cs[i].pts, xyStat{X: x, Y: s})
 	}
-	if len(cs) == len(pl.d.variants(scenario)) { // one curve per variant: its name is enough
+	perVariant := map[string]int{}
+	for _, c := range cs {
+		perVariant[strings.Fields(c.name)[0]]++
+	}
+	if len(perVariant) == len(cs) { // one curve per variant: its name is enough
 		for i := range cs {
 			cs[i].name = strings.Fields(cs[i].name)[0]
 		}
@@ -263,10 +298,22 @@ func (pl *painter) throughputAndP99(scenario, title string) error {
 	return pl.add(scenario+"_p99", p, h, err)
 }
 
-// variantBars groups bars by variant, a bar per case. Nil when no cell
-// has the figure.
+// variantBars groups bars by variant, a bar per case; with a single case
+// each variant's bar has its colour and the case goes to the title. Nil
+// when no cell has the figure.
 func (pl *painter) variantBars(scenario, fig, title, yLabel string) (*plot.Plot, vg.Length, error) {
 	variants, cases := pl.d.variants(scenario), pl.d.cases(scenario)
+	if len(cases) == 1 {
+		series := make([]barSeries, len(variants))
+		for i, v := range variants {
+			series[i] = barSeries{name: v, color: pl.colors[v], vals: make([]*stat, len(variants))}
+			series[i].vals[i] = statAt(pl.d.cell(scenario, v, cases[0]), fig)
+		}
+		if cases[0] != "" {
+			title += " (" + cases[0] + ")"
+		}
+		return barsPlot(title, yLabel, variants, series, false)
+	}
 	series := make([]barSeries, len(cases))
 	for i, cs := range cases {
 		series[i] = barSeries{name: orDash(cs), color: palette[i%len(palette)], vals: make([]*stat, len(variants))}
@@ -274,7 +321,7 @@ func (pl *painter) variantBars(scenario, fig, title, yLabel string) (*plot.Plot,
 			series[i].vals[g] = statAt(pl.d.cell(scenario, v, cs), fig)
 		}
 	}
-	return barsPlot(title, yLabel, variants, series)
+	return barsPlot(title, yLabel, variants, series, true)
 }
 
 // caseBars groups bars by case, a bar per variant. Nil when no cell has
@@ -292,7 +339,7 @@ func (pl *painter) caseBars(scenario, fig, title, yLabel string) (*plot.Plot, vg
 	for i, cs := range cases {
 		labels[i] = orDash(cs)
 	}
-	return barsPlot(title, yLabel, labels, series)
+	return barsPlot(title, yLabel, labels, series, true)
 }
 
 // statAt is a cell's stat of a figure, nil when absent.
@@ -321,9 +368,13 @@ type barSeries struct {
 	vals  []*stat
 }
 
+// logAxes says which axes of a line plot may turn logarithmic (they do
+// when their values span enough).
+type logAxes struct{ x, y bool }
+
 // linesPlot draws curves with min–max error bars; nil when no curve has a
 // point.
-func linesPlot(title, xLabel, yLabel string, curves []curve) (*plot.Plot, vg.Length, error) {
+func linesPlot(title, xLabel, yLabel string, curves []curve, logs logAxes) (*plot.Plot, vg.Length, error) {
 	var xs, ys []float64
 	p := newPlot(title, xLabel, yLabel)
 	entries := 0
@@ -345,7 +396,7 @@ func linesPlot(title, xLabel, yLabel string, curves []curve) (*plot.Plot, vg.Len
 		if err != nil {
 			return nil, 0, fmt.Errorf("curve %s: %w", c.name, err)
 		}
-		line.Color, dots.Color, dots.Shape = c.color, c.color, draw.CircleGlyph{}
+		line.Color, dots.Color, dots.Shape = c.color, c.color, shapes[entries%len(shapes)]
 		p.Add(line, dots)
 		if spread {
 			bars, err := plotter.NewYErrorBars(errorXYs{xys, errs})
@@ -361,66 +412,58 @@ func linesPlot(title, xLabel, yLabel string, curves []curve) (*plot.Plot, vg.Len
 	if entries == 0 {
 		return nil, 0, nil
 	}
-	if spansDecades(xs) {
+	if logs.x && spans(xs, 10) {
 		lo, hi := positiveRange(xs)
 		setLog(&p.X, lo/1.5, hi*1.5)
 	} else {
 		p.X.Tick.Marker = humanTicks{plot.DefaultTicks{}}
 	}
 	h, frac := heightFor(entries)
-	fitY(p, ys, frac)
+	fitY(p, ys, frac, logs.y)
 	return p, h, nil
 }
 
-// barsPlot draws grouped bars with min–max error bars; nil when no bar has
-// a value.
-func barsPlot(title, yLabel string, groups []string, series []barSeries) (*plot.Plot, vg.Length, error) {
+// barsPlot draws grouped bars with min–max error bars, the bars present
+// in a group side by side; nil when no bar has a value. The legend names
+// the series when asked.
+func barsPlot(title, yLabel string, groups []string, series []barSeries, legend bool) (*plot.Plot, vg.Length, error) {
 	p := newPlot(title, "", yLabel)
 	var ys []float64
-	n := len(series)
-	width := barWidth(len(groups), n)
-	entries := 0
-	for i, s := range series {
-		vals := make(plotter.Values, len(groups))
-		var xys plotter.XYs
-		var errs plotter.YErrors
-		some := false
-		for g, st := range s.vals {
-			if st == nil {
-				continue
+	width := barWidth(len(groups), maxPerGroup(groups, series))
+	inLegend := make([]bool, len(series))
+	for g := range groups {
+		var present []int
+		for i, s := range series {
+			if s.vals[g] != nil {
+				present = append(present, i)
 			}
-			some = true
-			vals[g] = st.Med
+		}
+		for k, i := range present {
+			st := *series[i].vals[g]
 			ys = append(ys, st.Min, st.Max)
-			if st.Max > st.Min {
-				xys = append(xys, plotter.XY{X: float64(g), Y: st.Med})
-				errs = append(errs, struct{ Low, High float64 }{st.Med - st.Min, st.Max - st.Med})
-			}
-		}
-		if !some {
-			continue
-		}
-		bars, err := plotter.NewBarChart(vals, width)
-		if err != nil {
-			return nil, 0, fmt.Errorf("bars %s: %w", s.name, err)
-		}
-		bars.Color = s.color
-		bars.LineStyle.Width = vg.Points(0.5)
-		bars.Offset = vg.Length(float64(i)-float64(n-1)/2) * width
-		p.Add(bars)
-		p.Legend.Add(s.name, bars)
-		entries++
-		if len(xys) > 0 {
-			eb, err := plotter.NewYErrorBars(errorXYs{xys, errs})
+			offset := vg.Length(float64(k)-float64(len(present)-1)/2) * width
+			b, errBar, err := bar(g, st, width, offset, series[i].color)
 			if err != nil {
-				return nil, 0, fmt.Errorf("bars %s: %w", s.name, err)
+				return nil, 0, fmt.Errorf("bar %s: %w", series[i].name, err)
 			}
-			eb.CapWidth = min(width/2, eb.CapWidth)
-			p.Add(shifted{eb, bars.Offset})
+			p.Add(b)
+			if errBar != nil {
+				p.Add(errBar)
+			}
+			if legend && !inLegend[i] {
+				p.Legend.Add(series[i].name, b)
+				inLegend[i] = true
+			}
 		}
 	}
-	if entries == 0 {
+	if len(ys) == 0 {
 		return nil, 0, nil
+	}
+	entries := 0
+	for _, in := range inLegend {
+		if in {
+			entries++
+		}
 	}
 	p.NominalX(groups...)
 	p.X.Min, p.X.Max = -0.5, float64(len(groups))-0.5
@@ -429,8 +472,46 @@ func barsPlot(title, yLabel string, groups []string, series []barSeries) (*plot.
 		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
 	}
 	h, frac := heightFor(entries)
-	fitY(p, ys, frac)
+	fitY(p, ys, frac, true)
 	return p, h, nil
+}
+
+// bar is one bar at group g, moved sideways by offset, and its min–max
+// error bar when the runs differ (else nil).
+func bar(g int, st stat, width, offset vg.Length, c color.Color) (*plotter.BarChart, plot.Plotter, error) {
+	b, err := plotter.NewBarChart(plotter.Values{st.Med}, width)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.XMin, b.Offset, b.Color = float64(g), offset, c
+	b.LineStyle.Width = vg.Points(0.5)
+	if st.Max > st.Min {
+		eb, err := plotter.NewYErrorBars(errorXYs{
+			plotter.XYs{{X: float64(g), Y: st.Med}},
+			plotter.YErrors{{Low: st.Med - st.Min, High: st.Max - st.Med}},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		eb.CapWidth = min(width/2, eb.CapWidth)
+		return b, shifted{eb, offset}, nil
+	}
+	return b, nil, nil
+}
+
+// maxPerGroup is the most bars any group has.
+func maxPerGroup(groups []string, series []barSeries) int {
+	most := 1
+	for g := range groups {
+		n := 0
+		for _, s := range series {
+			if s.vals[g] != nil {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	return most
 }
 
 // newPlot is an empty plot with titles and the legend at the top right.
@@ -452,11 +533,11 @@ func heightFor(n int) (vg.Length, float64) {
 	return h, float64(legend) / float64(h-chrome)
 }
 
-// fitY sets the Y range to the values, from zero (or, on a log axis when
-// they span decades, from the power of ten below the smallest positive
-// one), with room above for the legend's share of the height.
-func fitY(p *plot.Plot, ys []float64, legendFrac float64) {
-	if spansDecades(ys) {
+// fitY sets the Y range to the values, from zero (or, when allowed a log
+// axis and they span decades, from the power of ten below the smallest
+// positive one), with room above for the legend's share of the height.
+func fitY(p *plot.Plot, ys []float64, legendFrac float64, mayLog bool) {
+	if mayLog && spans(ys, logRange) {
 		lo, hi := positiveRange(ys)
 		lo = math.Pow(10, math.Floor(math.Log10(lo)))
 		hi = lo * math.Pow(hi/lo, 1/(1-legendFrac)) // the legend's share on top, in log space
@@ -482,11 +563,11 @@ func setLog(a *plot.Axis, lo, hi float64) {
 	a.Min, a.Max = lo, hi
 }
 
-// spansDecades reports whether the positive values differ by ten times or
-// more: then a log axis reads better.
-func spansDecades(vs []float64) bool {
+// spans reports whether the positive values differ by a factor or more:
+// then a log axis reads better.
+func spans(vs []float64, factor float64) bool {
 	lo, hi := positiveRange(vs)
-	return lo > 0 && hi/lo >= 10
+	return lo > 0 && hi/lo >= factor
 }
 
 // positiveRange is the smallest and largest positive value, zeros when

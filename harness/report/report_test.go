@@ -207,9 +207,6 @@ func TestBuildEveryScenario(t *testing.T) {
 	}
 	raw := writeRaw(t, rs)
 	out := filepath.Join(t.TempDir(), "report")
-	if k := os.Getenv("REPORT_KEEP"); k != "" {
-		out = k
-	}
 	require.NoError(t, Build(raw, out))
 
 	b, err := os.ReadFile(filepath.Join(out, "summary.md"))

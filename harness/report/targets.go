@@ -231,25 +231,22 @@ func fanoutTargets(d *data) []mark {
 		imm     = "fanout conns=10000: lat_p99_ms ≤ best peer's (immediate)"
 	)
 	big := d.where("fanout", func(c *cell) bool { return c.param("conns") == fanoutTargetConns })
-	var ms []mark
-	var nb, ni int
+	var bs, is []mark
 	for _, c := range big {
 		switch {
 		case isBatched(c.Variant):
-			nb++
-			ms = append(ms, check(batched, c, harness.FigLatP99, atMost, flushMs(c)+fanoutBatchSlackMs, " ms"))
+			bs = append(bs, check(batched, c, harness.FigLatP99, atMost, flushMs(c)+fanoutBatchSlackMs, " ms"))
 		case isImmediate(c.Variant) && !isPeer(c.Variant):
-			ni++
-			ms = append(ms, peerMark(imm, c, big))
+			is = append(is, peerMark(imm, c, big))
 		}
 	}
-	if nb == 0 {
-		ms = append(ms, unmeasured(batched, "*-batched", "no fanout rows at conns=10000 of a batched variant"))
+	if len(bs) == 0 {
+		bs = append(bs, unmeasured(batched, "*-batched", "no fanout rows at conns=10000 of a batched variant"))
 	}
-	if ni == 0 {
-		ms = append(ms, unmeasured(imm, "*-immediate", "no fanout rows at conns=10000 of an immediate variant"))
+	if len(is) == 0 {
+		is = append(is, unmeasured(imm, "*-immediate", "no fanout rows at conns=10000 of an immediate variant"))
 	}
-	return ms
+	return append(bs, is...)
 }
 
 // peerMark compares a cell's p99 with the best peer's p99 in its case.
