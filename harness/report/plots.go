@@ -66,22 +66,27 @@ func writePlots(d *data, dir string) ([]string, error) {
 	return saveAll(pl.figs, dir)
 }
 
-// saveAll saves every figure as PNG and SVG, a few at a time (rendering
-// is most of a report's time), and returns the files as "plots/<file>".
+// saveAll saves every figure as PNG and SVG, a few figures at a time
+// (rendering is most of a report's time; a plot is drawn by one goroutine
+// only, as drawing may touch its axes), and returns the files as
+// "plots/<file>".
 func saveAll(figs []figure, dir string) ([]string, error) {
+	exts := []string{"png", "svg"}
 	var files []string
 	var jobs []func() error
 	for _, f := range figs {
-		for _, ext := range []string{"png", "svg"} {
-			name := f.name + "." + ext
-			files = append(files, "plots/"+name)
-			jobs = append(jobs, func() error {
+		for _, ext := range exts {
+			files = append(files, "plots/"+f.name+"."+ext)
+		}
+		jobs = append(jobs, func() error {
+			for _, ext := range exts {
+				name := f.name + "." + ext
 				if err := save(f.plot, f.height, filepath.Join(dir, name), ext); err != nil {
 					return fmt.Errorf("save plot %s: %w", name, err)
 				}
-				return nil
-			})
-		}
+			}
+			return nil
+		})
 	}
 	if err := runAll(jobs, runtime.GOMAXPROCS(0)); err != nil {
 		return nil, err
@@ -427,6 +432,7 @@ func linesPlot(title, xLabel, yLabel string, curves []curve, logs logAxes) (*plo
 // in a group side by side; nil when no bar has a value. The legend names
 // the series when asked.
 func barsPlot(title, yLabel string, groups []string, series []barSeries, legend bool) (*plot.Plot, vg.Length, error) {
+	groups, series = dropEmptyGroups(groups, series)
 	p := newPlot(title, "", yLabel)
 	var ys []float64
 	width := barWidth(len(groups), maxPerGroup(groups, series))
@@ -497,6 +503,32 @@ func bar(g int, st stat, width, offset vg.Length, c color.Color) (*plotter.BarCh
 		return b, shifted{eb, offset}, nil
 	}
 	return b, nil, nil
+}
+
+// dropEmptyGroups leaves out the groups where no series has a value.
+func dropEmptyGroups(groups []string, series []barSeries) ([]string, []barSeries) {
+	var keep []int
+	for g := range groups {
+		for _, s := range series {
+			if s.vals[g] != nil {
+				keep = append(keep, g)
+				break
+			}
+		}
+	}
+	out := make([]barSeries, len(series))
+	kept := make([]string, len(keep))
+	for i, s := range series {
+		out[i] = s
+		out[i].vals = make([]*stat, len(keep))
+		for k, g := range keep {
+			out[i].vals[k] = s.vals[g]
+		}
+	}
+	for k, g := range keep {
+		kept[k] = groups[g]
+	}
+	return kept, out
 }
 
 // maxPerGroup is the most bars any group has.

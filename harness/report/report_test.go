@@ -247,6 +247,9 @@ func TestBuildSomeScenarios(t *testing.T) {
 		rs.idle(run)
 		rs.flood(run)
 	}
+	// A job that failed before measuring: no parameters, no figures, a note.
+	failed := rs.add("flood", "epoll-syncmap-batched", 1, map[string]float64{}, map[string]float64{})
+	failed.Notes = []string{"error: server gone"}
 	raw := writeRaw(t, rs)
 	out := t.TempDir()
 	require.NoError(t, Build(raw, out))
@@ -259,6 +262,9 @@ func TestBuildSomeScenarios(t *testing.T) {
 	assert.NotContains(t, md, "\n## fanout\n")
 	assert.Contains(t, md, "| fanout conns=10000: lat_p99_ms ≤ flush interval + 5 ms (batched) | *-batched | — | — | not measured |")
 	assert.Contains(t, md, "| split: victims' lat_p99_ms with attackers ≤ 1.10× without | * | — | — | not measured |")
+	assert.Contains(t, md, "| epoll-syncmap-batched | — | 1 | — |")
+	assert.Contains(t, md, "- flood, epoll-syncmap-batched, —, run 1: error: server gone")
+	assert.Contains(t, md, "| flood: writes_per_delivery ≤ 0.05 (batched) | epoll-syncmap-batched | — | — | not measured | writes_per_delivery absent from the rows |")
 
 	requirePlots(t, out, "idle_heapstack", "idle_rss", "idle_heapstack_per_conn",
 		"flood_writes_per_delivery", "flood_cpu_per_delivery", "flood_deliveries_per_cpu_s")
