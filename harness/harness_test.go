@@ -1,4 +1,4 @@
-package harness
+package harness_test
 
 import (
 	"os"
@@ -8,6 +8,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	. "github.com/gpush/gpush/harness"
+	"github.com/gpush/gpush/harness/report"
 )
 
 // TestMain lets the test binary act as a load generator process.
@@ -87,6 +90,23 @@ func TestBenchTiny(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(out, "raw.jsonl"))
 	require.NoError(t, err)
 	assert.Equal(t, len(rows), countLines(raw), "one raw line per row")
+
+	// The report rebuilds from the raw rows alone.
+	require.NoError(t, report.Build(filepath.Join(out, "raw.jsonl"), out))
+	sum, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(sum), b.RunID)
+	for _, sc := range Scenarios {
+		assert.Contains(t, string(sum), "## "+sc, "summary section")
+	}
+	for _, plot := range []string{"idle_heapstack", "fanout_p99", "flood_writes_per_delivery", "flood_cpu_per_delivery", "batch_p99", "split_p99", "private_p99", "churn_p99"} {
+		for _, ext := range []string{".png", ".svg"} {
+			st, err := os.Stat(filepath.Join(out, "plots", plot+ext))
+			if assert.NoError(t, err, plot+ext) {
+				assert.Positive(t, st.Size(), plot+ext)
+			}
+		}
+	}
 }
 
 func countLines(b []byte) int {

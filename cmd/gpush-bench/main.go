@@ -1,0 +1,102 @@
+// Command gpush-bench measures every gpush variant with the harness and
+// writes results/: raw rows (raw.jsonl), plots and summary.md.
+//
+//	gpush-bench -server bin/gpushd -profile full -runs 3 -out results
+//	gpush-bench -plots -out results      # rebuild plots and summary from raw.jsonl alone
+//
+// It starts each variant's server as its own process and its load
+// generators as further processes of this same binary (-loadgen).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gpush/gpush/harness"
+	"github.com/gpush/gpush/harness/report"
+)
+
+func main() {
+	if os.Getenv("GPUSH_LOADGEN") == "1" {
+		if err := harness.ServeLoadgen(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "gpush-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("gpush-bench", flag.ContinueOnError)
+	server := fs.String("server", "bin/gpushd", "the gpushd binary to measure")
+	profile := fs.String("profile", "quick", "sizes: full, quick or tiny")
+	runs := fs.Int("runs", 1, "repetitions of every measurement")
+	out := fs.String("out", "results", "results directory (raw.jsonl is appended to)")
+	vs := fs.String("variants", "", "comma-separated variants (empty: every one the server lists)")
+	scs := fs.String("scenarios", "", "comma-separated scenarios (empty: "+strings.Join(harness.Scenarios, ",")+")")
+	plotsOnly := fs.Bool("plots", false, "only rebuild plots and summary.md from raw.jsonl")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	raw := filepath.Join(*out, "raw.jsonl")
+	if *plotsOnly {
+		return report.Build(raw, *out)
+	}
+	p, ok := harness.Profiles[*profile]
+	if !ok {
+		return fmt.Errorf("-profile %q: want full, quick or tiny", *profile)
+	}
+	variants, err := listVariants(*server, *vs)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b := &harness.Bench{
+		Server: *server, Loadgen: []string{self}, Variants: variants, Profile: p,
+		Runs: *runs, Out: *out, Progress: os.Stdout,
+	}
+	if *scs != "" {
+		b.Scenarios = strings.Split(*scs, ",")
+	}
+	if _, err := b.Run(); err != nil {
+		return err
+	}
+	return report.Build(raw, *out)
+}
+
+// listVariants asks the server for its variants, or checks the chosen ones.
+func listVariants(server, chosen string) ([]string, error) {
+	outb, err := exec.Command(server, "-variants").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s -variants: %w (run make build first)", server, err)
+	}
+	all := strings.Fields(string(outb))
+	if chosen == "" {
+		sort.Strings(all)
+		return all, nil
+	}
+	var vs []string
+	for _, v := range strings.Split(chosen, ",") {
+		found := false
+		for _, a := range all {
+			found = found || a == v
+		}
+		if !found {
+			return nil, fmt.Errorf("-variants: %s has no variant %q", server, v)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
