@@ -14,6 +14,7 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.ready.Load() {
+		s.metrics.rejected.WithLabelValues("draining").Inc()
 		http.Error(w, "server is draining", http.StatusServiceUnavailable)
 		return
 	}
