@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
@@ -463,4 +464,14 @@ func (e *errs) check(t *testing.T, what string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	assert.Zero(t, e.n, "%s: %d failures, the first: %q", what, e.n, e.first)
+}
+
+// closes is how many closes with code the server initiated.
+func closes(s *core.Stats, code int) int64 {
+	for i, c := range core.CloseCodes {
+		if c == code {
+			return s.Closes[i].Load()
+		}
+	}
+	panic(fmt.Sprintf("close code %d is not counted", code))
 }
