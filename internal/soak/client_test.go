@@ -114,7 +114,12 @@ func (c *client) closeFrame(code ws.StatusCode) error {
 // frame reads the next server frame; the payload is valid until the next
 // call. A frame that fits in the read buffer is consumed only once complete,
 // so a read deadline that passes leaves the stream intact for the next call.
-func (c *client) frame() (ws.OpCode, []byte, error) {
+func (c *client) frame() (op ws.OpCode, payload []byte, err error) {
+	defer func() {
+		if errors.Is(err, io.EOF) && c.br.Buffered() > 0 {
+			err = io.ErrUnexpectedEOF // the stream ended inside a frame
+		}
+	}()
 	h, err := c.br.Peek(2)
 	if err != nil {
 		return 0, nil, err
@@ -122,7 +127,7 @@ func (c *client) frame() (ws.OpCode, []byte, error) {
 	if h[0]&0x80 == 0 || h[0]&0x70 != 0 || h[1]&0x80 != 0 {
 		return 0, nil, fmt.Errorf("server frame header % x: want final, unmasked, no reserved bits", h[:2])
 	}
-	op := ws.OpCode(h[0] & 0x0f)
+	op = ws.OpCode(h[0] & 0x0f)
 	hl, n := 2, uint64(h[1]&0x7f)
 	switch n {
 	case 126:
@@ -177,6 +182,14 @@ func (c *client) request(req string, onPush func(topic string, seq int64, end bo
 	if err := c.text(req); err != nil {
 		return err
 	}
+	return c.await(req, onPush)
+}
+
+// await reads until the reply to req (sent already), handing every push
+// that comes before it to onPush. It fails unless the reply has status 0.
+func (c *client) await(req string, onPush func(topic string, seq int64, end bool) error) error {
+	c.nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer c.nc.SetReadDeadline(time.Time{})
 	for {
 		op, p, err := c.frame()
 		if err != nil {
@@ -330,7 +343,8 @@ func (s *seqs) forget(topic string) {
 // drain reads c until the server ends the stream, or until done (when not
 // nil) holds after a push: it returns the close code the server sent (0 for
 // none) and whether the socket ended (EOF or a reset) within d. Every push
-// goes to tr.
+// goes to tr. A stream that ends inside a frame is an error,
+// io.ErrUnexpectedEOF.
 func drain(c *client, tr *seqs, d time.Duration, done func() bool) (code int, ended bool, err error) {
 	c.nc.SetReadDeadline(time.Now().Add(d))
 	for {

@@ -19,8 +19,9 @@ import (
 )
 
 // probe checks, until stop closes, every period that the server answers
-// /healthz and the push API over HTTP; it counts the answers and records
-// every failure in e.
+// /healthz and the push API over HTTP, which pushes to topic "probe" the
+// sequence number ok holds; it counts the answers in ok and records every
+// failure in e.
 func probe(s *st.Server, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup, ok *atomic.Int64, e *errs) {
 	wg.Add(1)
 	go func() {
@@ -45,7 +46,7 @@ func probe(s *st.Server, period time.Duration, stop <-chan struct{}, wg *sync.Wa
 				e.add("healthz: status %d", resp.StatusCode)
 				continue
 			}
-			code, body, err := s.PushHTTP(st.PushJSON("", "probe", []byte("probe")), "")
+			code, body, err := s.PushHTTP(st.PushJSON("", "probe", payload(ok.Load(), false, 16)), "")
 			if err != nil || code != http.StatusOK {
 				e.add("push API over HTTP: %d %s %v", code, body, err)
 				continue

@@ -24,9 +24,9 @@ import (
 // The helper process: the test binary run again with helperEnv set opens
 // connections to the server at addrEnv, then waits to be killed.
 const (
-	helperEnv = "GPUSH_SOAK_HELPER"
-	addrEnv   = "GPUSH_SOAK_HELPER_ADDR"
-	connsEnv  = "GPUSH_SOAK_HELPER_CONNS"
+	helperEnv      = "GPUSH_SOAK_HELPER"
+	addrEnv        = "GPUSH_SOAK_HELPER_ADDR"
+	helperConnsEnv = "GPUSH_SOAK_HELPER_CONNS"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 // sockets until it is killed (or its stdin closes: the test is gone).
 func halfFrameHelper() int {
 	addr := os.Getenv(addrEnv)
-	n, err := strconv.Atoi(os.Getenv(connsEnv))
+	n, err := strconv.Atoi(os.Getenv(helperConnsEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 2
@@ -103,7 +103,7 @@ func TestKill9MidFrame(t *testing.T) {
 			}()
 
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), helperEnv+"=half-frames", addrEnv+"="+s.WSAddr, connsEnv+"="+strconv.Itoa(n))
+			cmd.Env = append(os.Environ(), helperEnv+"=half-frames", addrEnv+"="+s.WSAddr, helperConnsEnv+"="+strconv.Itoa(n))
 			stdin, err := cmd.StdinPipe()
 			require.NoError(t, err)
 			defer stdin.Close()
