@@ -3,7 +3,7 @@ GO       ?= go
 ARGS     ?=
 FUZZTIME ?= 10s
 
-.PHONY: run build test vet lint bench bench-quick plots proto check-proto
+.PHONY: run build test vet lint bench bench-quick plots proto check-proto soak
 
 run: ## start the production server with its embedded defaults
 	$(GO) run ./cmd/gpushd $(ARGS)
@@ -14,6 +14,9 @@ build:
 test: vet ## vet, every test with the race detector, a short fuzz of the frame parser
 	$(GO) test -race -timeout 15m ./...
 	$(GO) test -run '^$$' -fuzz FuzzParser -fuzztime $(FUZZTIME) ./core/wsframe/
+
+soak: ## minutes of thousands of connections: churn, floods, slow consumers, split frames (GPUSH_SOAK=3m, GPUSH_SOAK_CONNS=4000)
+	GPUSH_SOAK=$${GPUSH_SOAK:-3m} $(GO) test -run TestSoak -count=1 -timeout 30m -v ./internal/soak/
 
 vet:
 	$(GO) vet ./...
