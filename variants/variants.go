@@ -13,6 +13,7 @@ import (
 	"github.com/gpush/gpush/variants/epoll"
 	"github.com/gpush/gpush/variants/gorilla"
 	"github.com/gpush/gpush/variants/gws"
+	"github.com/gpush/gpush/variants/nbio"
 	"github.com/gpush/gpush/variants/registry"
 	"github.com/gpush/gpush/variants/writer"
 )
@@ -45,6 +46,7 @@ var transports = map[string]func(*core.Hub) (Transport, error){
 	"gorilla": func(h *core.Hub) (Transport, error) { return gorilla.New(h), nil },
 	"epoll":   func(h *core.Hub) (Transport, error) { return epoll.New(h) },
 	"gws":     func(h *core.Hub) (Transport, error) { return gws.New(h), nil },
+	"nbio":    func(h *core.Hub) (Transport, error) { return nbio.New(h) },
 }
 
 var registries = map[string]func(Options) core.Registry{
@@ -71,8 +73,9 @@ var names = [][3]string{
 	{"epoll", "global", "batched"},
 	{"epoll", "sharded", "immediate"},
 	{"epoll", "sharded", "batched"},
-	{"epoll", "syncmap", "batched"}, // sync.Map registry: lock-free reads
-	{"gws", "sharded", "immediate"}, // peer baseline
+	{"epoll", "syncmap", "batched"},  // sync.Map registry: lock-free reads
+	{"gws", "sharded", "immediate"},  // peer baseline
+	{"nbio", "sharded", "immediate"}, // peer baseline
 }
 
 // Default is the variant the production server runs.

@@ -16,7 +16,12 @@ import (
 	"github.com/gpush/gpush/variants"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines. nbio starts its default task
+// pool's workers when its package loads, in every binary that links it:
+// they are not the suite's.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/lesismal/nbio/taskpool.New.func3"))
+}
 
 // workers is the number of cases of one variant in flight at once (each
 // with its three replay modes). Rows spend most of their time waiting (on

@@ -39,6 +39,8 @@ type link struct {
 
 	wmu    sync.Mutex // one writer at a time; guards finish
 	finish bool       // close the socket once nbio has written what it holds
+
+	masks maskCheck // owned by onData
 }
 
 // start lets output follow the handshake response.

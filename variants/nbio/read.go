@@ -55,6 +55,11 @@ func (t *Transport) onData(nbc *nbio.Conn, data []byte) {
 	if l.done.Load() {
 		return
 	}
+	if !l.masks.feed(data) {
+		l.done.Store(true)
+		l.c.CloseWith(core.CloseProtocolError, "unmasked client frame")
+		return
+	}
 	if err := wsc.Parse(data); err != nil {
 		l.readFailed(err)
 	}
