@@ -57,8 +57,9 @@ func probe(s *st.Server, period time.Duration, stop <-chan struct{}, wg *sync.Wa
 }
 
 // sampleHeap reads the heap after GC every period until stop closes and
-// keeps the highest figure in peak.
-func sampleHeap(s *st.Server, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup, peak *atomic.Uint64, e *errs) {
+// keeps the highest figure in peak (and the most connections in conns, when
+// not nil).
+func sampleHeap(s *st.Server, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup, peak *atomic.Uint64, conns *atomic.Int64, e *errs) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -75,8 +76,16 @@ func sampleHeap(s *st.Server, period time.Duration, stop <-chan struct{}, wg *sy
 			}
 			for p := peak.Load(); rep.HeapBytes > p && !peak.CompareAndSwap(p, rep.HeapBytes); p = peak.Load() {
 			}
+			if conns != nil && rep.Conns > conns.Load() { // one sampler: no CAS needed
+				conns.Store(rep.Conns)
+			}
 		}
 	}()
+}
+
+// frameSize is the size of the frame of a push of size bytes.
+func frameSize(size int) int {
+	return len(core.FormatJSON.Encode(core.Push{Topic: "flood", Data: payload(0, false, size)}))
 }
 
 // TestPushFlood: the push API pushes far more than some clients read.
@@ -94,9 +103,14 @@ func TestPushFlood(t *testing.T) {
 		nFast     = 6
 		nStalled  = 6
 		nSlow     = 3
-		lead      = 64 // pushes a pusher may run ahead of the slowest fast client
+		// lead is how many pushes a pusher may run ahead of the slowest fast
+		// client. What a fast client has yet to receive, (lead+1) frames per
+		// topic, stays below max-queued even when its socket buffers take
+		// nothing: however late it is scheduled, it is never a slow consumer.
+		lead      = 4
 		heapSlack = 16 << 20
 	)
+	require.Less(t, topics*(lead+1)*frameSize(size), maxQueued, "fast clients are never slow consumers")
 	for _, v := range faultVariants {
 		t.Run("variant="+v, func(t *testing.T) {
 			s := st.Start(t, v, func(c *server.Config) {
@@ -125,19 +139,21 @@ func TestPushFlood(t *testing.T) {
 			}
 
 			var progress [nFast][topics]atomic.Int64 // next push each fast client waits for
+			var gone [nFast]atomic.Bool              // its stream ended: nobody waits for it
 			fastDone := make(chan error, nFast)
 			for f := range nFast {
 				c := open(0)
 				go func() {
 					tr := newSeqs(true)
-					_, _, err := drain(c, tr, 5*time.Minute, func() bool {
+					code, _, err := drain(c, tr, 5*time.Minute, func() bool {
 						for i := range topics {
 							progress[f][i].Store(tr.next[fmt.Sprintf("f%d", i)])
 						}
 						return allEnded(tr)
 					})
+					gone[f].Store(true)
 					if err == nil && !allEnded(tr) {
-						err = fmt.Errorf("stream ended after %d pushes, before the end markers", tr.n)
+						err = fmt.Errorf("stream ended (close %d) after %d pushes, before the end markers", code, tr.n)
 					}
 					fastDone <- err
 				}()
@@ -171,7 +187,7 @@ func TestPushFlood(t *testing.T) {
 			var peak atomic.Uint64
 			var bgErrs, pushErrs errs
 			probe(s, 20*time.Millisecond, stop, &bg, &probes, &bgErrs)
-			sampleHeap(s, 100*time.Millisecond, stop, &bg, &peak, &bgErrs)
+			sampleHeap(s, 100*time.Millisecond, stop, &bg, &peak, nil, &bgErrs)
 
 			var pushers sync.WaitGroup
 			for i := range topics {
@@ -183,7 +199,9 @@ func TestPushFlood(t *testing.T) {
 						for deadline := time.Now().Add(2 * time.Minute); ; {
 							slowest := seq
 							for f := range nFast {
-								slowest = min(slowest, progress[f][i].Load())
+								if !gone[f].Load() {
+									slowest = min(slowest, progress[f][i].Load())
+								}
 							}
 							if seq-slowest <= lead {
 								break
@@ -230,7 +248,7 @@ func TestPushFlood(t *testing.T) {
 
 			conns := uint64(nFast + nStalled + nSlow)
 			bound := base.HeapBytes + maxQueued*conns + heapSlack
-			frame := uint64(len(core.FormatJSON.Encode(core.Push{Topic: "f0", Data: payload(0, false, size)})))
+			frame := uint64(frameSize(size))
 			t.Logf("%s: pushed %d frames (%.1f MiB), %d probes answered; peak heap after GC %.1f MiB, bound %.1f MiB (baseline %.1f)",
 				v, pushed, mib(uint64(pushed)*frame), probes.Load(), mib(peak.Load()), mib(bound), mib(base.HeapBytes))
 			assert.LessOrEqual(t, peak.Load(), bound, "heap after GC bounded by max-queued x connections + %d MiB", heapSlack>>20)

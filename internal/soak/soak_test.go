@@ -88,8 +88,11 @@ const (
 	bcastGap     = 100 * time.Millisecond // pushes to every connection
 	floodBurst   = 200                    // pushes to topic "flood" per burst
 	floodSize    = 16 << 10               // 22 KiB frames: a burst is 4.4 MiB, past what a stalled socket absorbs
-	floodLead    = 64                     // pushes the flood may run ahead of its slowest fast subscriber
-	maxQueued    = 256 << 10
+	// floodLead is how many pushes the flood may run ahead of its slowest
+	// fast subscriber: (floodLead+1) flood frames stay below maxQueued, so
+	// a fast subscriber scheduled late is never a slow consumer.
+	floodLead = 8
+	maxQueued = 256 << 10
 )
 
 func topicName(i int) string { return "t" + strconv.Itoa(i) }
@@ -155,6 +158,7 @@ type soak struct {
 	sessions, splitReqs, unsubs, closeHandshakes atomic.Int64
 	slow1008, slowOpen, vanished                 atomic.Int64
 	peakHeap                                     atomic.Uint64
+	peakConns                                    atomic.Int64
 }
 
 // TestSoak: thousands of connections (a few hundred in the short run) with
@@ -171,7 +175,7 @@ func TestSoak(t *testing.T) {
 	p := params(t)
 	k := &soak{
 		t: t, p: p,
-		idle:     clamp(p.dur/2, 2*time.Second, 20*time.Second),
+		idle:     clamp(p.dur/2, 3*time.Second, 20*time.Second),
 		floodGap: clamp(p.dur/6, 250*time.Millisecond, time.Second),
 		stop:     make(chan struct{}),
 	}
@@ -182,6 +186,7 @@ func TestSoak(t *testing.T) {
 	base := baseline(t, k.s)
 	t.Logf("soak: %v, %d subscribers, idle timeout %v, flood every %v, race detector %v", p.dur, p.conns, k.idle, k.floodGap, raceEnabled)
 
+	require.Less(t, (floodLead+1)*frameSize(floodSize), maxQueued*4/5, "the flood's fast subscribers are never slow consumers")
 	k.subscribe()
 	require.Equal(t, int64(p.conns), k.s.Hub().Stats().Conns.Load())
 	pingStop := make(chan struct{})
@@ -193,7 +198,7 @@ func TestSoak(t *testing.T) {
 	bgStop := make(chan struct{})
 	var bg sync.WaitGroup
 	var bgErrs errs
-	sampleHeap(k.s, 2*time.Second, bgStop, &bg, &k.peakHeap, &bgErrs)
+	sampleHeap(k.s, 2*time.Second, bgStop, &bg, &k.peakHeap, &k.peakConns, &bgErrs)
 	time.Sleep(p.dur)
 	close(k.stop)
 	k.pushWG.Wait()
@@ -222,7 +227,8 @@ func TestSoak(t *testing.T) {
 	assert.Positive(t, k.probes.Load(), "probes answered")
 
 	peakBound := base.HeapBytes + uint64(p.conns)*(32<<10) + 64<<20
-	t.Logf("peak heap after GC during the run %.1f MiB (bound %.1f MiB), baseline %.1f MiB", mib(k.peakHeap.Load()), mib(peakBound), mib(base.HeapBytes))
+	t.Logf("peak connections sampled %d; peak heap after GC during the run %.1f MiB (bound %.1f MiB), baseline %.1f MiB",
+		k.peakConns.Load(), mib(k.peakHeap.Load()), mib(peakBound), mib(base.HeapBytes))
 	assert.LessOrEqual(t, k.peakHeap.Load(), peakBound, "heap after GC during the run")
 
 	for _, sb := range k.subs {
@@ -296,14 +302,14 @@ func (k *soak) subscribe() {
 	k.flood = k.subs[:nFlood]
 }
 
-// ping keeps the subscribers active: each sends the text "ping" five times
+// ping keeps the subscribers active: each sends the text "ping" six times
 // per idle timeout, spread over the interval.
 func (k *soak) ping(stop <-chan struct{}) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		const tick = 10 * time.Millisecond
-		per := max(1, len(k.subs)*int(tick)/int(k.idle/5))
+		per := max(1, len(k.subs)*int(tick)/int(k.idle/6))
 		frame := st.Text("ping")
 		tk := time.NewTicker(tick)
 		defer tk.Stop()
