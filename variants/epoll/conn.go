@@ -31,7 +31,7 @@ type conn struct {
 	gone bool // closed and forgotten
 
 	kicked atomic.Bool // output is waiting for a writer
-	wmu    sync.Mutex  // one writer at a time; guards closed and iov
+	wmu    sync.Mutex  // one writer at a time; guards closed and iov, and c while attach sets it
 	closed bool        // fd is closed: write nothing
 	iov    *poll.IOV   // writev scratch, pooled while not writing
 

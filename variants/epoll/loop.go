@@ -39,7 +39,14 @@ func newLoop(t *Transport) (*loop, error) {
 func (l *loop) attach(fd int, early []byte) {
 	ec := &conn{fd: fd, l: l}
 	ec.p.Reset(ec.parserConfig())
+	// Hub.Open registers the connection before it returns, and a push may
+	// Kick it at once: ec.c must be set before any writer reads it. Writers
+	// run under wmu only, so holding wmu defers them, and the Kick after
+	// writes what they queued meanwhile.
+	ec.wmu.Lock()
 	ec.c = l.t.hub.Open(ec)
+	ec.wmu.Unlock()
+	ec.Kick()
 	if len(early) > 0 {
 		ec.feed(early)
 	}
