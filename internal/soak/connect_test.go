@@ -27,14 +27,15 @@ import (
 // transport state before the transport has set it (a push may arrive as soon
 // as Hub.Open has registered the connection). The pusher itself writes with
 // the immediate policy, and with the batched one too once a connection holds
-// flush-bytes (16 KiB): every fourth push is that large.
+// flush-bytes (16 KiB): every fourth push is that large. Cheap, so every
+// variant.
 func TestConnectDuringBroadcasts(t *testing.T) {
 	const (
 		conns   = 300
 		dialers = 4
 		perConn = 3 // pushes each connection reads before it leaves
 	)
-	for _, v := range []string{variants.Default, "epoll-sharded-immediate", "gorilla-sharded-immediate"} {
+	for _, v := range variants.Names() {
 		t.Run("variant="+v, func(t *testing.T) {
 			s := st.Start(t, v, nil)
 			base := baseline(t, s)
