@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg.Logger = newLogger(opts.logLevel, stderr)
+	slog.SetDefault(cfg.Logger) // libraries that log through slog (nbio) follow -log-level
 	srv, err := server.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "gpushd: %v\n", err)
