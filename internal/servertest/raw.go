@@ -28,19 +28,35 @@ type Raw struct {
 // DialRaw connects and completes the handshake.
 func (s *Server) DialRaw(t testing.TB) *Raw {
 	t.Helper()
+	r, err := s.TryDialRaw(t)
+	require.NoError(t, err, "handshake")
+	return r
+}
+
+// TryDialRaw is DialRaw returning what went wrong instead of failing t,
+// for suites that report a server's behaviour rather than enforce it.
+func (s *Server) TryDialRaw(t testing.TB) (*Raw, error) {
 	nc, err := net.Dial("tcp", s.WSAddr)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	t.Cleanup(func() { nc.Close() })
 	_, err = fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", s.WSAddr)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	br := bufio.NewReader(nc)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err, "handshake")
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode, "handshake status")
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, fmt.Errorf("handshake status %d", resp.StatusCode)
+	}
 	nc.SetReadDeadline(time.Time{})
-	return &Raw{t: t, NC: nc, br: br}
+	return &Raw{t: t, NC: nc, br: br}, nil
 }
 
 // Mask is the mask key Raw uses.

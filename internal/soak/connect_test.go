@@ -38,10 +38,14 @@ func TestConnectDuringBroadcasts(t *testing.T) {
 	for _, v := range variants.Names() {
 		t.Run("variant="+v, func(t *testing.T) {
 			if v == "nbio-sharded-immediate" {
-				// Found by this test, not yet fixed: a few connections of
-				// every 300 are closed without a close frame (some during
-				// the handshake), and the connection count may stay above
-				// zero after every client is gone.
+				// Found by this test, not fixed: a few connections of every
+				// 300 are closed without a close frame (some during the
+				// handshake). Suspected: nbio frees a descriptor's number
+				// when it closes a socket outside its poller (a failed
+				// Write) while the poller may still hold an event for that
+				// number; the link now shuts sockets down instead of closing
+				// them, which made it rarer, not gone. A peer baseline: see
+				// docs/results.md.
 				t.Skip("nbio-sharded-immediate: connections dropped while pushes to every connection flow")
 			}
 			s := st.Start(t, v, nil)

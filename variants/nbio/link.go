@@ -3,6 +3,7 @@ package nbio
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/lesismal/nbio"
 	"github.com/lesismal/nbio/nbhttp/websocket"
@@ -64,7 +65,26 @@ func (l *link) Kick() {
 }
 
 // Abort implements core.Link.
-func (l *link) Abort() { l.nbc.Close() }
+func (l *link) Abort() { l.shut() }
+
+// shut ends the connection from any goroutine without closing its
+// descriptor: shutdown(2) makes nbio's poller see the hang-up and close the
+// socket itself. A close from outside the poller frees the descriptor's
+// number while the poller may still hold an event for it from its last
+// epoll_wait; the next connection given that number (accepted meanwhile by
+// net/http) then received the stale hang-up and lost its handshake. nbc's
+// lock keeps the descriptor open while it is shut down: nbio marks a
+// connection closed under that lock before it closes the descriptor.
+func (l *link) shut() {
+	l.nbc.Lock()
+	defer l.nbc.Unlock()
+	if closed, _ := l.nbc.IsClosed(); closed {
+		return
+	}
+	if rc, err := l.nbc.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+	}
+}
 
 // closeAfterFlush closes the socket once nbio has written what it holds,
 // and writes nothing more.
@@ -84,7 +104,7 @@ func (l *link) flush() {
 	var arr [64][]byte
 	for l.drained() {
 		if l.finish {
-			l.nbc.Close()
+			l.shut()
 			return
 		}
 		bufs := l.c.Out.Peek(arr[:0], len(arr), l.t.coalesce)
