@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -24,7 +25,17 @@ type MemoryReport struct {
 	Deliveries int64  `json:"deliveries"`
 }
 
-func (s *Server) memory(w http.ResponseWriter, _ *http.Request) {
+// memory answers /debug/gpush/memory with a MemoryReport. It forces a
+// collection, so with an API key set it answers only requests that carry
+// the key (Authorization: Bearer <key>), as the push API does.
+func (s *Server) memory(w http.ResponseWriter, r *http.Request) {
+	if key := s.cfg.APIKey; key != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+			http.Error(w, "missing API key: send Authorization: Bearer <key>", http.StatusUnauthorized)
+			return
+		}
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 )
 
@@ -55,4 +56,30 @@ func TestMetrics(t *testing.T) {
 		r.Body.Close()
 		assert.Equal(t, 200, r.StatusCode, path)
 	}
+}
+
+// TestMemoryEndpointKey: /debug/gpush/memory forces a collection, so with
+// an API key it answers only requests that carry the key.
+func TestMemoryEndpointKey(t *testing.T) {
+	s := st.Start(t, "epoll-sharded-batched", func(c *server.Config) { c.APIKey = "k3y" })
+	get := func(auth string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, s.HTTPURL+"/debug/gpush/memory", nil)
+		require.NoError(t, err)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("")
+	assert.Equal(t, http.StatusUnauthorized, code, "no key")
+	code, _ = get("Bearer wrong")
+	assert.Equal(t, http.StatusUnauthorized, code, "wrong key")
+	code, body := get("Bearer k3y")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `"heap_bytes"`)
 }
