@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/gpushd ./cmd/gpushd
 
 test: vet ## vet, every test with the race detector, a short fuzz of the frame parser
-	$(GO) test -race -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -run '^$$' -fuzz FuzzParser -fuzztime $(FUZZTIME) ./core/wsframe/
 
 soak: ## minutes of thousands of connections: churn, floods, slow consumers, split frames (GPUSH_SOAK=3m, GPUSH_SOAK_CONNS=4000)
