@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
@@ -16,7 +18,7 @@ const clockTicks = 100
 
 // ProcSample is one reading of a process from /proc.
 type ProcSample struct {
-	CPUSeconds float64 // utime + stime
+	CPUSeconds float64 // time on a CPU, every thread (see procCPU)
 	Syscr      int64   // read syscalls (read, readv, recv...)
 	Syscw      int64   // write syscalls (write, writev, send...)
 	RSSBytes   int64   // VmRSS
@@ -47,8 +49,28 @@ func SampleProc(pid int) (ProcSample, error) {
 	return s, nil
 }
 
-// procCPU returns utime+stime of pid in seconds.
+// procCPU returns the CPU time pid has used, in seconds, from the process's
+// CPU-time clock (clock_gettime on the clock id Linux derives from a pid:
+// every thread, exited ones included, to the nanosecond, and current for
+// threads on a CPU right now). utime and stime in /proc/<pid>/stat count
+// 10 ms ticks, too coarse for a window of a second or two on a busy machine,
+// where a short window could read as zero CPU; they are the fallback.
 func procCPU(pid int) (float64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(processCPUClock(pid), &ts); err == nil {
+		return float64(ts.Nano()) / 1e9, nil
+	}
+	return procStatCPU(pid)
+}
+
+// processCPUClock is the kernel's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED).
+func processCPUClock(pid int) int32 {
+	const cpuclockSched = 2
+	return int32(^pid)<<3 | cpuclockSched
+}
+
+// procStatCPU returns utime+stime of pid in seconds, from /proc/<pid>/stat.
+func procStatCPU(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err

@@ -69,7 +69,7 @@ const (
 	FigLatP999            = "lat_p999_ms"         //
 	FigLatMax             = "lat_max_ms"          //
 	FigWritesPerDelivery  = "writes_per_delivery" // syscw delta minus idle baseline, per delivery
-	FigCPUPerDelivery     = "cpu_us_per_delivery" // server utime+stime per delivery, us
+	FigCPUPerDelivery     = "cpu_us_per_delivery" // server CPU time per delivery, us
 	FigDeliveriesPerCPU   = "deliveries_per_cpu_s"
 	FigServerCPU          = "server_cpu_s"     // over the window
 	FigClientCPU          = "client_cpu_s"     // the generators' own CPU over the window

@@ -3,6 +3,7 @@ package harness
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,28 @@ func TestSampleSelf(t *testing.T) {
 	assert.NotEmpty(t, mc.Kernel)
 	assert.Positive(t, mc.NumCPU)
 	assert.Equal(t, map[string]int64{"syscr": 12, "VmRSS": 2048}, keyValues([]byte("syscr: 12\nVmRSS:\t  2048 kB\nbad line\nName:\tx"), ':'))
+}
+
+// The CPU figure must resolve a few milliseconds of work: a 10 ms tick
+// counter reads zero for short windows on a busy machine.
+func TestProcCPUResolution(t *testing.T) {
+	c0, err := procCPU(os.Getpid())
+	require.NoError(t, err)
+	spin(2 * time.Millisecond)
+	c1, err := procCPU(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, c1-c0, 0.002, "2 ms of spinning is seen")
+	assert.Less(t, c1-c0, 5.0, "and not wildly more")
+
+	ticks, err := procStatCPU(os.Getpid())
+	require.NoError(t, err)
+	assert.InDelta(t, ticks, c1, 0.5, "both sources agree to within the tick sampling")
+
+	_, err = procCPU(1 << 22) // above the kernel's largest pid_max
+	assert.Error(t, err, "no such process")
+}
+
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
 }
