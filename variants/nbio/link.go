@@ -1,6 +1,7 @@
 package nbio
 
 import (
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +20,17 @@ import (
 // and learns that nbio has drained from Engine.OnWrittenSize; the backlog
 // stays in the outbox as slices of the shared frames.
 //
+// A write that fails must not let nbio close the socket: nbio's Conn.Write
+// closes the descriptor on the writer's goroutine, outside the poller, and
+// its poller may still hold an event for that descriptor number from its last
+// epoll_wait. A connection upgraded meanwhile can be given the same number,
+// and nbio then hands it the dead one's hang-up: it is closed before or
+// just after its handshake. So a link writes to the socket itself, under
+// nbc's lock (nbio marks a connection closed under that lock before it closes
+// the descriptor), shuts the socket down when the write fails, and leaves
+// the close to the poller; only what the socket does not take at once goes
+// to nbc.Write, to be kept and flushed on EPOLLOUT.
+//
 // Whoever kicks writes (a pusher, a flusher, nbio's task pool), never
 // blocking: one writer at a time (wmu), and a kick that finds the writer
 // busy leaves the work to it (kicked), as in variants/epoll.
@@ -27,6 +39,7 @@ import (
 type link struct {
 	t   *Transport
 	nbc *nbio.Conn
+	fd  int // nbc's descriptor: used only under nbc's lock, while nbc is open
 	c   *core.Conn
 
 	live    atomic.Bool // the handshake response is out: frames may follow
@@ -69,21 +82,27 @@ func (l *link) Abort() { l.shut() }
 
 // shut ends the connection from any goroutine without closing its
 // descriptor: shutdown(2) makes nbio's poller see the hang-up and close the
-// socket itself. A close from outside the poller frees the descriptor's
-// number while the poller may still hold an event for it from its last
-// epoll_wait; the next connection given that number (accepted meanwhile by
-// net/http) then received the stale hang-up and lost its handshake. nbc's
-// lock keeps the descriptor open while it is shut down: nbio marks a
-// connection closed under that lock before it closes the descriptor.
+// socket itself (see the top of this file for why never from outside).
 func (l *link) shut() {
 	l.nbc.Lock()
 	defer l.nbc.Unlock()
-	if closed, _ := l.nbc.IsClosed(); closed {
-		return
+	l.shutLocked()
+}
+
+// shutLocked is shut with nbc's lock held.
+func (l *link) shutLocked() {
+	if closed, _ := l.nbc.IsClosed(); !closed {
+		_ = syscall.Shutdown(l.fd, syscall.SHUT_RDWR)
 	}
-	if rc, err := l.nbc.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+}
+
+// fdOf returns nbc's descriptor.
+func fdOf(nbc *nbio.Conn) int {
+	fd := -1
+	if rc, err := nbc.SyscallConn(); err == nil {
+		_ = rc.Control(func(d uintptr) { fd = int(d) })
 	}
+	return fd
 }
 
 // closeAfterFlush closes the socket once nbio has written what it holds,
@@ -126,14 +145,50 @@ func (l *link) flush() {
 	}
 }
 
-// write hands b to nbio, which writes it or keeps the rest to flush later.
+// write writes b to the socket, and hands nbio what the socket does not
+// take at once; nbio keeps that and flushes it on EPOLLOUT.
 func (l *link) write(b []byte) error {
+	st := l.t.hub.Stats()
+	st.Writes.Add(1)
 	l.handed.Add(int64(len(b)))
+	n, err := l.writeSocket(b)
+	if n > 0 {
+		st.BytesWritten.Add(int64(n))
+		l.written.Add(int64(n))
+	}
+	if err != nil || n == len(b) {
+		return err
+	}
+	// The socket is full. nbio tries once more before it keeps the rest: a
+	// peer gone in between is the one case left where nbio closes the socket
+	// on this goroutine.
 	l.writing.Store(true)
-	_, err := l.nbc.Write(b)
+	_, err = l.nbc.Write(b[n:])
 	l.writing.Store(false)
-	l.t.hub.Stats().Writes.Add(1)
 	return err
+}
+
+// writeSocket is one write(2) of b under nbc's lock. A failure other than a
+// full socket shuts the socket down and is returned.
+func (l *link) writeSocket(b []byte) (int, error) {
+	l.nbc.Lock()
+	defer l.nbc.Unlock()
+	if closed, _ := l.nbc.IsClosed(); closed {
+		return 0, net.ErrClosed
+	}
+	for {
+		n, err := syscall.Write(l.fd, b)
+		switch err {
+		case nil:
+			return n, nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, nil
+		}
+		l.shutLocked()
+		return 0, err
+	}
 }
 
 // drained reports whether nbio has written every byte handed to it. When it

@@ -34,7 +34,7 @@ func (t *Transport) opened(c net.Conn) {
 	if wsc == nil {
 		return
 	}
-	l := &link{t: t, nbc: nbc}
+	l := &link{t: t, nbc: nbc, fd: fdOf(nbc)}
 	l.c = t.hub.Open(l)
 	wsc.SetSession(l)
 }
