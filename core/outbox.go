@@ -24,14 +24,17 @@ const (
 
 // Outbox is one connection's queue of frame bytes that its socket has not
 // accepted yet. Frames are shared by every recipient and never modified: the
-// queue holds slices of them, not copies. An idle outbox holds no buffer.
+// queue holds slices of them, not copies. An idle outbox holds no buffer:
+// its list of frames comes from a pool when the first frame is queued and
+// goes back when the last is written, so a busy connection does not grow a
+// new slice for every batch either.
 //
 // Any goroutine may Push; one writer at a time (the transport's) calls Peek
 // and Advance.
 type Outbox struct {
 	mu     sync.Mutex // guards every field below
-	frames [][]byte   // pending frames; frames[0][off:] is next to write
-	off    int        // bytes of frames[0] already written
+	q      *frameList // pending frames, nil when none; q.pending()[0][off:] is next
+	off    int        // bytes of the head frame already written
 	peeked int        // head frames handed to the writer by the last Peek
 	queued int        // bytes pending: the slow-consumer figure
 	state  uint8
@@ -64,6 +67,51 @@ func (o *Outbox) push(frame []byte, limit int) (pending int, first bool, err err
 
 var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
 
+// frameList is an outbox's pooled storage: s[head:] are the pending frames,
+// s[:head] written ones already cleared.
+type frameList struct {
+	s    [][]byte
+	head int
+}
+
+// maxPooledFrames bounds the capacity of a list that goes back to the pool:
+// a connection that once held a huge backlog does not pin it for others.
+const maxPooledFrames = 1024
+
+var framePool = sync.Pool{New: func() any { return &frameList{s: make([][]byte, 0, 16)} }}
+
+// pending returns the pending frames; q may be nil.
+func (q *frameList) pending() [][]byte {
+	if q == nil {
+		return nil
+	}
+	return q.s[q.head:]
+}
+
+// push appends frame, first moving the pending frames to the front when the
+// written ones take room that append would otherwise copy along.
+func (q *frameList) push(frame []byte) {
+	if len(q.s) == cap(q.s) && q.head > 0 {
+		n := copy(q.s, q.s[q.head:])
+		clear(q.s[n:])
+		q.s, q.head = q.s[:n], 0
+	}
+	q.s = append(q.s, frame)
+}
+
+// release clears the list and returns it to the pool.
+func (q *frameList) release() {
+	if q == nil {
+		return
+	}
+	clear(q.s)
+	if cap(q.s) > maxPooledFrames {
+		return
+	}
+	q.s, q.head = q.s[:0], 0
+	framePool.Put(q)
+}
+
 // closeWith queues frame, a close frame, as the last frame. It reports
 // false when the outbox was not open.
 func (o *Outbox) closeWith(frame []byte) bool {
@@ -84,15 +132,18 @@ func (o *Outbox) closeWith(frame []byte) bool {
 // writer may be in the middle of writing them, and dropping them would let
 // Advance count the close frame as written when it was not.
 func (o *Outbox) dropPending() {
-	keep := min(o.peeked, len(o.frames))
-	if o.off > 0 && len(o.frames) > 0 {
+	frames := o.q.pending()
+	keep := min(o.peeked, len(frames))
+	if o.off > 0 && len(frames) > 0 {
 		keep = max(keep, 1)
 	}
-	clear(o.frames[keep:])
-	o.frames = o.frames[:keep]
+	clear(frames[keep:])
 	o.queued = -o.off
-	for _, f := range o.frames {
+	for _, f := range frames[:keep] {
 		o.queued += len(f)
+	}
+	if o.q != nil {
+		o.q.s = o.q.s[:o.q.head+keep]
 	}
 }
 
@@ -101,7 +152,10 @@ func (o *Outbox) appendLocked(frame []byte) {
 		o.since = time.Now().UnixNano()
 		o.born = o.since
 	}
-	o.frames = append(o.frames, frame)
+	if o.q == nil {
+		o.q = framePool.Get().(*frameList)
+	}
+	o.q.push(frame)
 	o.queued += len(frame)
 }
 
@@ -111,13 +165,14 @@ func (o *Outbox) appendLocked(frame []byte) {
 func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.frames) == 0 {
+	frames := o.q.pending()
+	if len(frames) == 0 {
 		return dst
 	}
 	n := len(dst)
-	dst = append(dst, o.frames[0][o.off:])
+	dst = append(dst, frames[0][o.off:])
 	if coalesce {
-		for _, f := range o.frames[1:] {
+		for _, f := range frames[1:] {
 			if len(dst) >= max {
 				break
 			}
@@ -141,28 +196,29 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	o.peeked = 0
 	o.queued -= n
 	done := 0
-	for n > 0 && len(o.frames) > 0 {
-		rest := len(o.frames[0]) - o.off
+	for q := o.q; n > 0 && q != nil && q.head < len(q.s); {
+		rest := len(q.s[q.head]) - o.off
 		if n < rest {
 			o.off += n
 			break
 		}
 		n -= rest
-		o.frames[0] = nil
-		o.frames = o.frames[1:]
+		q.s[q.head] = nil
+		q.head++
 		o.off = 0
 		done++
 	}
 	if o.stats != nil && done > 0 {
 		o.stats.Batch.observePow2(BatchBounds, int64(done))
 	}
-	if len(o.frames) > 0 {
+	if len(o.q.pending()) > 0 {
 		return false, false
 	}
 	if o.stats != nil && wrote {
 		o.stats.Latency.observe(LatencyBounds, o.since-o.born)
 	}
-	o.frames = nil // an idle connection holds no queue
+	o.q.release() // an idle connection holds no queue
+	o.q = nil
 	o.queued = 0
 	if o.state == outClosing {
 		o.state = outClosed
@@ -194,7 +250,8 @@ func (o *Outbox) markClosed() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.state = outClosed
-	o.frames = nil
+	o.q.release()
+	o.q = nil
 	o.off, o.queued, o.peeked = 0, 0, 0
 }
 

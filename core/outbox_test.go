@@ -55,7 +55,7 @@ func TestOutboxPeekAdvance(t *testing.T) {
 	assert.True(t, empty, "everything written")
 	assert.False(t, closeNow, "no close frame")
 	assert.Zero(t, o.Pending(), "nothing pending")
-	assert.Nil(t, o.frames, "an idle outbox holds no slice")
+	assert.Nil(t, o.q, "an idle outbox holds no slice")
 	assert.Zero(t, o.stalledSince(), "an idle outbox is not stalled")
 
 	_, first, err := o.push(f1, 0)
@@ -120,7 +120,7 @@ func TestOutboxSlowConsumer(t *testing.T) {
 			empty, closeNow = o.Advance(1)
 			assert.True(t, empty, "everything written")
 			assert.True(t, closeNow, "the close frame is out: close the socket")
-			assert.Nil(t, o.frames, "a closed outbox holds no slice")
+			assert.Nil(t, o.q, "a closed outbox holds no slice")
 		})
 	}
 }
@@ -181,7 +181,7 @@ func TestOutboxMarkClosed(t *testing.T) {
 	o.markClosed()
 	assert.Zero(t, o.Pending(), "nothing pending")
 	assert.Nil(t, o.Peek(nil, 8, true), "nothing to write")
-	assert.Nil(t, o.frames, "no slice held")
+	assert.Nil(t, o.q, "no slice held")
 	_, _, err = o.push(frameN(10, 'b'), 0)
 	assert.ErrorIs(t, err, ErrClosing, "a closed outbox accepts nothing")
 	assert.Zero(t, o.stalledSince(), "a closed outbox is not stalled")
@@ -223,4 +223,28 @@ func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
 	assert.Equal(t, closeSlowConsumer, rest[0])
 	_, closeNow = o.Advance(len(rest[0]))
 	assert.True(t, closeNow)
+}
+
+// A connection that is never drained reuses the room of the frames it has
+// written: its list does not grow with the frames that went through it.
+func TestOutboxReusesWrittenRoom(t *testing.T) {
+	var o Outbox
+	frame := []byte("0123456789")
+	_, _, err := o.push(frame, 0)
+	require.NoError(t, err)
+	for range 10000 {
+		_, _, err := o.push(frame, 0)
+		require.NoError(t, err)
+		empty, _ := o.Advance(len(frame))
+		require.False(t, empty, "one frame stays pending")
+	}
+	require.NotNil(t, o.q)
+	assert.Len(t, o.q.pending(), 1)
+	assert.LessOrEqual(t, cap(o.q.s), 16, "the list stays at its pooled size")
+	assert.Equal(t, len(frame), o.Pending())
+	got := o.Peek(nil, 8, true)
+	assert.Equal(t, [][]byte{frame}, got)
+	empty, _ := o.Advance(len(frame))
+	assert.True(t, empty)
+	assert.Nil(t, o.q, "and goes back to the pool once empty")
 }
