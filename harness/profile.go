@@ -67,7 +67,7 @@ var Profiles = map[string]Profile{
 		FlushMs: []int{1, 10},
 	},
 	"tiny": {
-		Name: "tiny", Window: 300 * time.Millisecond, Baseline: 100 * time.Millisecond, Drain: 3 * time.Second,
+		Name: "tiny", Window: 300 * time.Millisecond, Baseline: 100 * time.Millisecond, Drain: 10 * time.Second,
 		Idle:    []int{20, 40, 60},
 		Fanout:  []Load{{Conns: 20, Topics: 1, Size: 64, Rate: 100}},
 		Flood:   Load{Conns: 10, Topics: 3, Size: 32, Rate: 300},
