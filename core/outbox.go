@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
@@ -34,10 +35,10 @@ const (
 type Outbox struct {
 	mu     sync.Mutex // guards every field below
 	q      *frameList // pending frames, nil when none; q.pending()[0][off:] is next
-	off    int        // bytes of the head frame already written
-	peeked int        // head frames handed to the writer by the last Peek
-	queued int        // bytes pending: the slow-consumer figure
+	off    int32      // bytes of the head frame already written (a frame is < 2 GiB)
+	peeked uint16     // head frames handed to the writer by the last Peek
 	state  uint8
+	queued int    // bytes pending: the slow-consumer figure
 	since  int64  // unix ns of the last progress while bytes were pending
 	born   int64  // unix ns when the queue last went from empty to pending
 	stats  *Stats // where writes are observed; set by Hub.Open, nil in tests
@@ -133,12 +134,12 @@ func (o *Outbox) closeWith(frame []byte) bool {
 // Advance count the close frame as written when it was not.
 func (o *Outbox) dropPending() {
 	frames := o.q.pending()
-	keep := min(o.peeked, len(frames))
+	keep := min(int(o.peeked), len(frames))
 	if o.off > 0 && len(frames) > 0 {
 		keep = max(keep, 1)
 	}
 	clear(frames[keep:])
-	o.queued = -o.off
+	o.queued = -int(o.off)
 	for _, f := range frames[:keep] {
 		o.queued += len(f)
 	}
@@ -179,7 +180,7 @@ func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
 			dst = append(dst, f)
 		}
 	}
-	o.peeked = len(dst) - n
+	o.peeked = uint16(min(len(dst)-n, math.MaxUint16))
 	return dst
 }
 
@@ -197,9 +198,9 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	o.queued -= n
 	done := 0
 	for q := o.q; n > 0 && q != nil && q.head < len(q.s); {
-		rest := len(q.s[q.head]) - o.off
+		rest := len(q.s[q.head]) - int(o.off)
 		if n < rest {
-			o.off += n
+			o.off += int32(n)
 			break
 		}
 		n -= rest

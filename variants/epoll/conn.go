@@ -30,14 +30,22 @@ type conn struct {
 	done bool // reading stopped: a close frame or a protocol error came
 	gone bool // closed and forgotten
 
+	closed bool        // fd is closed: write nothing; guarded by wmu
 	kicked atomic.Bool // output is waiting for a writer
 	wmu    sync.Mutex  // one writer at a time; guards closed and iov, and c while attach sets it
-	closed bool        // fd is closed: write nothing
 	iov    *poll.IOV   // writev scratch, pooled while not writing
 
-	amu   sync.Mutex // guards busy and inbox
-	busy  bool       // a goroutine is handling this connection's requests
-	inbox [][]byte   // requests waiting for it, in order
+	// side is set while a goroutine of its own handles this connection's
+	// requests (a login and what follows it): only then does a connection
+	// pay for a queue. Set and appended to by the loop only.
+	side atomic.Pointer[sideQueue]
+}
+
+// sideQueue holds the requests that wait for a connection's own goroutine.
+type sideQueue struct {
+	mu   sync.Mutex
+	msgs [][]byte // in order
+	done bool     // the goroutine has finished: the loop handles requests again
 }
 
 func (ec *conn) parserConfig() wsframe.Config {
@@ -85,18 +93,20 @@ func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
 // after it until it is done, go to a goroutine of their own, so a slow
 // auth service delays only the connection that logs in.
 func (ec *conn) dispatch(msg []byte) error {
-	ec.amu.Lock()
-	if ec.busy {
-		if len(ec.inbox) >= maxInbox {
-			ec.amu.Unlock()
-			ec.c.CloseWith(core.ClosePolicy, "too many requests pending")
-			return errStop
+	if q := ec.side.Load(); q != nil {
+		q.mu.Lock()
+		if !q.done {
+			if len(q.msgs) >= maxInbox {
+				q.mu.Unlock()
+				ec.c.CloseWith(core.ClosePolicy, "too many requests pending")
+				return errStop
+			}
+			q.msgs = append(q.msgs, append([]byte(nil), msg...))
+			q.mu.Unlock()
+			return nil
 		}
-		ec.inbox = append(ec.inbox, append([]byte(nil), msg...))
-		ec.amu.Unlock()
-		return nil
+		q.mu.Unlock()
 	}
-	ec.amu.Unlock()
 	ec.safely(func() {
 		req, ok := ec.c.Parse(msg) // decoded once, on the loop
 		if !ok {
@@ -106,30 +116,30 @@ func (ec *conn) dispatch(msg []byte) error {
 			ec.c.Apply(ec.l.t.ctx, req)
 			return
 		}
-		ec.amu.Lock()
-		ec.busy = true
-		ec.amu.Unlock()
-		go ec.work(func() { ec.c.Apply(ec.l.t.ctx, req) })
+		q := &sideQueue{}
+		ec.side.Store(q)
+		go ec.work(q, func() { ec.c.Apply(ec.l.t.ctx, req) })
 	})
 	return nil
 }
 
 // work runs first (a login) and then handles whatever queued behind it,
-// in order.
-func (ec *conn) work(first func()) {
+// in order; when nothing is left it marks q done and lets the loop handle
+// requests again.
+func (ec *conn) work(q *sideQueue, first func()) {
 	ec.safely(first)
 	for {
-		ec.amu.Lock()
-		if len(ec.inbox) == 0 {
-			ec.busy = false
-			ec.inbox = nil
-			ec.amu.Unlock()
+		q.mu.Lock()
+		if len(q.msgs) == 0 {
+			q.done = true
+			ec.side.CompareAndSwap(q, nil)
+			q.mu.Unlock()
 			return
 		}
-		msg := ec.inbox[0]
-		ec.inbox[0] = nil
-		ec.inbox = ec.inbox[1:]
-		ec.amu.Unlock()
+		msg := q.msgs[0]
+		q.msgs[0] = nil
+		q.msgs = q.msgs[1:]
+		q.mu.Unlock()
 		ec.safely(func() { ec.c.Handle(ec.l.t.ctx, msg) })
 	}
 }
