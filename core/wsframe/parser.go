@@ -143,7 +143,7 @@ func (p *Parser) Feed(b []byte, h Handler) error {
 // readHeader consumes header bytes from b.
 func (p *Parser) readHeader(b []byte) (int, error) {
 	if p.nhdr == 0 && len(b) >= 2 {
-		if n := headerLen(b[1]); len(b) >= n {
+		if n := HeaderLen(b[1]); len(b) >= n {
 			return n, p.decode(b[:n])
 		}
 	}
@@ -189,7 +189,7 @@ func (p *Parser) goal() int {
 	if end := lengthEnd(p.hdr[1]); int(p.nhdr) < end {
 		return end
 	}
-	return headerLen(p.hdr[1])
+	return HeaderLen(p.hdr[1])
 }
 
 // reached runs the checks due when hdr holds n bytes.
@@ -205,7 +205,7 @@ func (p *Parser) reached(n int) error {
 			return err
 		}
 	}
-	if n == headerLen(h[1]) {
+	if n == HeaderLen(h[1]) {
 		p.begin(h)
 	}
 	return nil
@@ -240,7 +240,7 @@ func (p *Parser) checkStart(b0, b1 byte) error {
 // checkLength checks the payload length in header h (complete up to the
 // end of the length) against the encoding and the size limit.
 func (p *Parser) checkLength(h []byte) error {
-	n := payloadLen(h)
+	n := PayloadLen(h)
 	if n>>63 != 0 {
 		return ErrLength
 	}
@@ -260,7 +260,7 @@ func (p *Parser) begin(h []byte) {
 	if h[1]&maskBit != 0 {
 		copy(p.mask[:], h[len(h)-4:])
 	}
-	p.length = int(payloadLen(h))
+	p.length = int(PayloadLen(h))
 	p.pos = 0
 	p.nhdr = 0
 	p.state = stPayload
@@ -431,16 +431,17 @@ func lengthEnd(b1 byte) int {
 	return 2
 }
 
-// headerLen is the whole header length, from the second header byte.
-func headerLen(b1 byte) int {
+// HeaderLen is a frame header's whole length, from its second byte (the
+// mask bit and the length code).
+func HeaderLen(b1 byte) int {
 	if b1&maskBit != 0 {
 		return lengthEnd(b1) + 4
 	}
 	return lengthEnd(b1)
 }
 
-// payloadLen reads the payload length of header h.
-func payloadLen(h []byte) uint64 {
+// PayloadLen reads the payload length of a complete header h.
+func PayloadLen(h []byte) uint64 {
 	switch n := h[1] & lenBits; n {
 	case len16:
 		return uint64(binary.BigEndian.Uint16(h[2:]))

@@ -1,6 +1,6 @@
 package nbio
 
-import "encoding/binary"
+import "github.com/gpush/gpush/core/wsframe"
 
 // maskCheck follows the frame boundaries of a client's byte stream to see
 // every frame header's mask bit, which nbio 1.6.8 never checks (RFC 6455
@@ -31,24 +31,10 @@ func (m *maskCheck) feed(b []byte) bool {
 		if m.head[1]&0x80 == 0 {
 			return false
 		}
-		size := 2 + 4
-		switch m.head[1] & 0x7f {
-		case 126:
-			size += 2
-		case 127:
-			size += 8
-		}
-		if m.n < size {
+		if m.n < wsframe.HeaderLen(m.head[1]) {
 			continue
 		}
-		switch m.head[1] & 0x7f {
-		case 126:
-			m.skip = uint64(binary.BigEndian.Uint16(m.head[2:]))
-		case 127:
-			m.skip = binary.BigEndian.Uint64(m.head[2:])
-		default:
-			m.skip = uint64(m.head[1] & 0x7f)
-		}
+		m.skip = wsframe.PayloadLen(m.head[:m.n])
 		m.n = 0
 	}
 	return true
