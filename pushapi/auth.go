@@ -20,8 +20,7 @@ func (s *service) authorize(ctx context.Context) error {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := append(md.Get("authorization"), md.Get("grpcgateway-authorization")...)
 	for _, v := range vals {
-		key, ok := strings.CutPrefix(v, "Bearer ")
-		if ok && subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.APIKey)) == 1 {
+		if BearerKey(v, s.cfg.APIKey) {
 			return nil
 		}
 	}
@@ -29,4 +28,12 @@ func (s *service) authorize(ctx context.Context) error {
 		return status.Error(codes.Unauthenticated, "missing API key: send Authorization: Bearer <key>")
 	}
 	return status.Error(codes.Unauthenticated, "wrong API key")
+}
+
+// BearerKey reports whether an Authorization value is "Bearer <key>", in
+// constant time over the key. The push API and the server's other guarded
+// endpoints check their key with it.
+func BearerKey(authorization, key string) bool {
+	got, ok := strings.CutPrefix(authorization, "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,6 +9,8 @@ import (
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
+
+	"github.com/gpush/gpush/pushapi"
 )
 
 // MemoryReport is what /debug/gpush/memory answers, after a forced GC and
@@ -30,8 +31,7 @@ type MemoryReport struct {
 // the key (Authorization: Bearer <key>), as the push API does.
 func (s *Server) memory(w http.ResponseWriter, r *http.Request) {
 	if key := s.cfg.APIKey; key != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+		if !pushapi.BearerKey(r.Header.Get("Authorization"), key) {
 			http.Error(w, "missing API key: send Authorization: Bearer <key>", http.StatusUnauthorized)
 			return
 		}
