@@ -100,11 +100,13 @@ func (q *frameList) push(frame []byte) {
 	q.s = append(q.s, frame)
 }
 
-// release clears the list and returns it to the pool.
-func (q *frameList) release() {
+// releaseList gives the frame list back to the pool. o.mu is held.
+func (o *Outbox) releaseList() {
+	q := o.q
 	if q == nil {
 		return
 	}
+	o.q = nil
 	clear(q.s)
 	if cap(q.s) > maxPooledFrames {
 		return
@@ -218,8 +220,7 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	if o.stats != nil && wrote {
 		o.stats.Latency.observe(LatencyBounds, o.since-o.born)
 	}
-	o.q.release() // an idle connection holds no queue
-	o.q = nil
+	o.releaseList() // an idle connection holds no queue
 	o.queued = 0
 	if o.state == outClosing {
 		o.state = outClosed
@@ -251,8 +252,7 @@ func (o *Outbox) markClosed() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.state = outClosed
-	o.q.release()
-	o.q = nil
+	o.releaseList()
 	o.off, o.queued, o.peeked = 0, 0, 0
 }
 
