@@ -90,7 +90,7 @@ func (r *testRegistry) subCount() int {
 	return n
 }
 
-// kickPolicy writes every frame at once, like writer.Immediate.
+// kickPolicy writes every frame at once, like policy.Immediate.
 type kickPolicy struct{}
 
 func (kickPolicy) Queued(c *Conn, _ int, _ bool) { c.Link().Kick() }

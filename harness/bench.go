@@ -9,8 +9,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/gpush/gpush/variants"
 )
 
 // Bench runs every scenario against every variant.
@@ -120,7 +121,7 @@ func (b *Bench) jobs() []job {
 				case "churn":
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Churn})
 				case "batch":
-					if strings.HasSuffix(v, "-batched") {
+					if a, _ := variants.AxesOf(v); a.Policy == "batched" {
 						for _, ms := range p.FlushMs {
 							js = append(js, job{run: run, scenario: sc, variant: v, load: p.Batch, flushMs: ms})
 						}

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/gpush/gpush/core"
-	"github.com/gpush/gpush/variants/epoll"
-	"github.com/gpush/gpush/variants/gorilla"
-	"github.com/gpush/gpush/variants/gws"
-	"github.com/gpush/gpush/variants/nbio"
+	"github.com/gpush/gpush/variants/policy"
 	"github.com/gpush/gpush/variants/registry"
-	"github.com/gpush/gpush/variants/writer"
+	"github.com/gpush/gpush/variants/transport/epoll"
+	"github.com/gpush/gpush/variants/transport/gorilla"
+	"github.com/gpush/gpush/variants/transport/gws"
+	"github.com/gpush/gpush/variants/transport/nbio"
 )
 
 // Transport accepts WebSocket upgrades and serves the connections.
@@ -34,9 +34,24 @@ type Options struct {
 	FlushBytes    int           // batched writes (0: 16 KiB)
 }
 
+// Axes names a variant's value on each axis of the research.
+type Axes struct {
+	Transport string // gorilla, epoll, gws, nbio
+	Registry  string // global, sharded, syncmap
+	Policy    string // immediate, batched
+}
+
+// Name is the variant name the axes make: <transport>-<registry>-<policy>.
+func (a Axes) Name() string { return a.Transport + "-" + a.Registry + "-" + a.Policy }
+
+// Peer reports whether the transport is a third-party library measured as
+// a baseline (gws, nbio) rather than one of ours.
+func (a Axes) Peer() bool { return peers[a.Transport] }
+
 // Variant is one named combination of the three axes.
 type Variant struct {
 	Name      string
+	Axes      Axes
 	Transport func(*core.Hub) (Transport, error)
 	Registry  func(Options) core.Registry
 	Policy    func(Options) core.Policy
@@ -49,6 +64,9 @@ var transports = map[string]func(*core.Hub) (Transport, error){
 	"nbio":    func(h *core.Hub) (Transport, error) { return nbio.New(h) },
 }
 
+// peers are the transports built on another project's WebSocket server.
+var peers = map[string]bool{"gws": true, "nbio": true}
+
 var registries = map[string]func(Options) core.Registry{
 	"global":  func(Options) core.Registry { return registry.NewGlobal() },
 	"sharded": func(o Options) core.Registry { return registry.NewSharded(o.Shards) },
@@ -56,15 +74,16 @@ var registries = map[string]func(Options) core.Registry{
 }
 
 var policies = map[string]func(Options) core.Policy{
-	"immediate": func(Options) core.Policy { return writer.Immediate{} },
+	"immediate": func(Options) core.Policy { return policy.Immediate{} },
 	"batched": func(o Options) core.Policy {
-		return writer.NewBatched(writer.BatchConfig{Interval: o.FlushInterval, Bytes: o.FlushBytes})
+		return policy.NewBatched(policy.BatchConfig{Interval: o.FlushInterval, Bytes: o.FlushBytes})
 	},
 }
 
-// names lists the registered combinations: the full matrix of
-// {gorilla, epoll} x {global, sharded} x {immediate, batched}.
-var names = [][3]string{
+// all lists the registered combinations: the full matrix of
+// {gorilla, epoll} x {global, sharded} x {immediate, batched}, plus the
+// sync.Map registry and the peer baselines.
+var all = []Axes{
 	{"gorilla", "global", "immediate"},
 	{"gorilla", "global", "batched"},
 	{"gorilla", "sharded", "immediate"},
@@ -78,25 +97,38 @@ var names = [][3]string{
 	{"nbio", "sharded", "immediate"}, // peer baseline
 }
 
-// Default is the variant the production server runs.
-const Default = "epoll-sharded-batched"
+// Production is the combination the production server runs: the one place
+// that choice is named.
+var Production = Axes{"epoll", "sharded", "batched"}
+
+// Default is the production variant's name.
+var Default = Production.Name()
 
 // Names returns every registered variant name, sorted.
 func Names() []string {
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		out = append(out, n[0]+"-"+n[1]+"-"+n[2])
+	out := make([]string, 0, len(all))
+	for _, a := range all {
+		out = append(out, a.Name())
 	}
 	sort.Strings(out)
 	return out
 }
 
-// Lookup returns the variant of that name.
-func Lookup(name string) (Variant, error) {
-	for _, n := range names {
-		if n[0]+"-"+n[1]+"-"+n[2] == name {
-			return Variant{Name: name, Transport: transports[n[0]], Registry: registries[n[1]], Policy: policies[n[2]]}, nil
+// AxesOf returns the axes of the named variant.
+func AxesOf(name string) (Axes, bool) {
+	for _, a := range all {
+		if a.Name() == name {
+			return a, true
 		}
 	}
-	return Variant{}, fmt.Errorf("unknown variant %q (gpushd -variants lists them)", name)
+	return Axes{}, false
+}
+
+// Lookup returns the variant of that name.
+func Lookup(name string) (Variant, error) {
+	a, ok := AxesOf(name)
+	if !ok {
+		return Variant{}, fmt.Errorf("unknown variant %q (gpushd -variants lists them)", name)
+	}
+	return Variant{Name: name, Axes: a, Transport: transports[a.Transport], Registry: registries[a.Registry], Policy: policies[a.Policy]}, nil
 }

@@ -3,23 +3,27 @@ package report
 import (
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/gpush/gpush/harness"
+	"github.com/gpush/gpush/variants"
 )
 
 // Scenario names, in the order the summary shows them.
 var scenarios = []string{"idle", "fanout", "flood", "split", "private", "churn", "batch"}
 
 // production is the variant the targets are about.
-const production = "epoll-sharded-batched"
+var production = variants.Default
+
+// axes reads a variant's axes from the variants package; a name it does not
+// know (an old result) has none.
+func axes(v string) variants.Axes { a, _ := variants.AxesOf(v); return a }
 
 // isPeer reports whether a variant is a peer transport, not gpush's own.
-func isPeer(v string) bool { return strings.HasPrefix(v, "gws-") || strings.HasPrefix(v, "nbio-") }
+func isPeer(v string) bool { return axes(v).Peer() }
 
-func isBatched(v string) bool   { return strings.HasSuffix(v, "-batched") }
-func isImmediate(v string) bool { return strings.HasSuffix(v, "-immediate") }
-func isEpoll(v string) bool     { return strings.HasPrefix(v, "epoll-") }
+func isBatched(v string) bool   { return axes(v).Policy == "batched" }
+func isImmediate(v string) bool { return axes(v).Policy == "immediate" }
+func isEpoll(v string) bool     { return axes(v).Transport == "epoll" }
 
 // cell is the runs of one measurement: the rows of one scenario, variant
 // and case.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,7 +116,7 @@ func TestSplitFrames(t *testing.T) {
 // connections.
 func TestEpollGoroutines(t *testing.T) {
 	for _, v := range variants.Names() {
-		if !strings.HasPrefix(v, "epoll-") {
+		if a, _ := variants.AxesOf(v); a.Transport != "epoll" {
 			continue
 		}
 		t.Run("variant="+v, func(t *testing.T) {

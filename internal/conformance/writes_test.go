@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 // within a bounded number of flush intervals.
 func TestBatchedWrites(t *testing.T) {
 	for _, v := range variants.Names() {
-		if !strings.HasSuffix(v, "-batched") {
+		if a, _ := variants.AxesOf(v); a.Policy != "batched" {
 			continue
 		}
 		t.Run("variant="+v, func(t *testing.T) {

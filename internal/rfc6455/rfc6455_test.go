@@ -3,7 +3,6 @@ package rfc6455
 import (
 	"bytes"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,7 +97,7 @@ func runVariant(t *testing.T, v string, cases []rfcCase, ms []mode, rep *report,
 // leave frame parsing and some close frames to their libraries; their
 // failed rows are library behaviours, reported in the table (and in
 // docs/rfc6455.md) rather than enforced.
-func strict(v string) bool { return strings.HasPrefix(v, "epoll-") }
+func strict(v string) bool { a, _ := variants.AxesOf(v); return a.Transport == "epoll" }
 
 // runModes runs case c once per replay mode, the modes concurrently; an
 // isolated case runs each in a child process, unless this is the child.

@@ -16,7 +16,7 @@ import (
 	"github.com/gpush/gpush/core"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/variants"
-	"github.com/gpush/gpush/variants/writer"
+	"github.com/gpush/gpush/variants/policy"
 )
 
 // TestConnectDuringBroadcasts: connections arrive while pushes to every
@@ -55,7 +55,7 @@ func TestConnectDuringBroadcasts(t *testing.T) {
 					}
 					size := 16
 					if seq%4 == 0 {
-						size = writer.DefaultFlushBytes
+						size = policy.DefaultFlushBytes
 					}
 					s.Hub().Publish(context.Background(), core.Push{Data: payload(seq, false, size)})
 					pushed.Add(1)

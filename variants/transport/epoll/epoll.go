@@ -19,7 +19,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/gpush/gpush/core"
-	"github.com/gpush/gpush/internal/poll"
+	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
 // Transport serves WebSocket connections from event loops.

@@ -17,9 +17,9 @@ import (
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
-	"github.com/gpush/gpush/variants/gws"
+	"github.com/gpush/gpush/variants/policy"
 	"github.com/gpush/gpush/variants/registry"
-	"github.com/gpush/gpush/variants/writer"
+	"github.com/gpush/gpush/variants/transport/gws"
 )
 
 // server is a hub and the gws transport behind a real net/http server.
@@ -30,7 +30,7 @@ type server struct {
 
 func start(t *testing.T, lim core.Limits) *server {
 	t.Helper()
-	hub := core.NewHub(core.Config{Registry: registry.NewSharded(0), Policy: writer.Immediate{}, Limits: lim, Format: core.FormatRaw})
+	hub := core.NewHub(core.Config{Registry: registry.NewSharded(0), Policy: policy.Immediate{}, Limits: lim, Format: core.FormatRaw})
 	tr := gws.New(hub)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/gpush/gpush/core/wsframe"
-	"github.com/gpush/gpush/internal/poll"
+	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
 const (

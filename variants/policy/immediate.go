@@ -2,7 +2,7 @@
 // (every frame written at once, one write each) and Batched (frames
 // coalesced per connection and flushed on a timer or when enough is
 // pending). Each implements core.Policy.
-package writer
+package policy
 
 import "github.com/gpush/gpush/core"
 

@@ -1,4 +1,4 @@
-package writer
+package policy
 
 import (
 	"runtime"

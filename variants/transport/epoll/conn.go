@@ -11,7 +11,7 @@ import (
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
-	"github.com/gpush/gpush/internal/poll"
+	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
 // maxInbox bounds the requests one connection may have waiting while a

@@ -18,9 +18,9 @@ import (
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
-	"github.com/gpush/gpush/variants/nbio"
+	"github.com/gpush/gpush/variants/policy"
 	"github.com/gpush/gpush/variants/registry"
-	"github.com/gpush/gpush/variants/writer"
+	"github.com/gpush/gpush/variants/transport/nbio"
 )
 
 // server is a hub and the nbio transport behind a real net/http server.
@@ -31,7 +31,7 @@ type server struct {
 
 func start(t *testing.T, lim core.Limits) *server {
 	t.Helper()
-	hub := core.NewHub(core.Config{Registry: registry.NewSharded(0), Policy: writer.Immediate{}, Limits: lim, Format: core.FormatRaw})
+	hub := core.NewHub(core.Config{Registry: registry.NewSharded(0), Policy: policy.Immediate{}, Limits: lim, Format: core.FormatRaw})
 	tr, err := nbio.New(hub)
 	require.NoError(t, err, "nbio.New")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
