@@ -1,6 +1,7 @@
 package core
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,9 +36,16 @@ type Conn struct {
 
 	mu     sync.Mutex // guards the session fields below; taken before registry locks
 	uid    string     // logged-in user, "" when not logged in
-	subs   []Sub      // public and private subscriptions
 	tokens float32    // request rate bucket
 	refill int64      // unix ns of the last refill
+
+	// subs are the subscriptions the connection holds, public and private
+	// (as Sub.UID), and keys their subKey, index for index. Written with
+	// both mu and Out.mu held, read with either: a push checks, under
+	// Out.mu, that the connection holds the subscription at the moment it
+	// queues the frame (docs/locking.md).
+	subs []Sub
+	keys []uint64
 }
 
 // ID is unique among the connections of one process, for its whole life
@@ -57,10 +65,19 @@ func (c *Conn) UID() string {
 	return c.uid
 }
 
-// send queues a frame and tells the write policy. It returns false when the
-// connection queues nothing more.
-func (c *Conn) send(frame []byte) bool {
-	pending, first, err := c.Out.push(frame, c.hub.lim.MaxQueued)
+// send queues a push's frame and tells the write policy. A frame for a
+// channel (t is not TargetAll) is queued only when, at that moment, the
+// connection holds s (key is subKey(s)): whatever registry found c, and
+// however late its walk, a connection that left the channel or logged in as
+// another user since gets nothing. It returns false when nothing was queued.
+func (c *Conn) send(frame []byte, t Target, s Sub, key uint64) bool {
+	c.Out.mu.Lock()
+	if t != TargetAll && !c.holdsLocked(s, key) {
+		c.Out.mu.Unlock()
+		return false
+	}
+	pending, first, err := c.Out.pushLocked(frame, c.hub.lim.MaxQueued)
+	c.Out.mu.Unlock()
 	switch err {
 	case nil:
 		c.hub.policy.Queued(c, pending, first)
@@ -72,6 +89,22 @@ func (c *Conn) send(frame []byte) bool {
 	}
 	return false
 }
+
+// holdsLocked reports whether c holds s. c.Out.mu (or c.mu) is held.
+func (c *Conn) holdsLocked(s Sub, key uint64) bool {
+	for i, k := range c.keys {
+		if k == key && c.subs[i] == s {
+			return true
+		}
+	}
+	return false
+}
+
+// subSeed keys subscriptions for holdsLocked's scan.
+var subSeed = maphash.MakeSeed()
+
+// subKey hashes s, so that a push compares one word per held subscription.
+func subKey(s Sub) uint64 { return maphash.Comparable(subSeed, s) }
 
 // reply queues a frame that answers the client and writes it out now,
 // whatever the write policy: replies are rare and someone waits for them.

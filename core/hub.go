@@ -82,7 +82,9 @@ func (h *Hub) Closed(c *Conn) {
 	}
 	c.mu.Lock()
 	subs := c.subs
-	c.subs = nil
+	c.Out.mu.Lock()
+	c.subs, c.keys = nil, nil
+	c.Out.mu.Unlock()
 	if c.uid != "" {
 		h.stats.LoggedIn.Add(-1)
 	}
@@ -104,12 +106,27 @@ func (h *Hub) Publish(_ context.Context, p Push) error {
 
 // Deliver encodes p once and queues the frame for every recipient, in the
 // caller's goroutine, so pushes made one after another reach every
-// connection in that order.
+// connection in that order. It returns how many connections queued it. The
+// registry only proposes recipients: Conn.send queues a channel's frame
+// only to a connection that holds that subscription at that moment, so no
+// registry, however it walks, can deliver a private push to a connection
+// that has since logged in as someone else, nor a push after the
+// unsubscribe reply.
 func (h *Hub) Deliver(p Push) int {
 	frame := h.format.Encode(p)
 	t := p.Target()
 	h.stats.Pushes[t].Add(1)
-	n := h.reg.Each(t, Sub{UID: p.UID, Topic: p.Topic}, func(c *Conn) { c.send(frame) })
+	s := Sub{UID: p.UID, Topic: p.Topic}
+	var key uint64
+	if t != TargetAll {
+		key = subKey(s)
+	}
+	n := 0
+	h.reg.Each(t, s, func(c *Conn) {
+		if c.send(frame, t, s, key) {
+			n++
+		}
+	})
 	h.stats.Deliveries.Add(int64(n))
 	return n
 }

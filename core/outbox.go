@@ -52,6 +52,11 @@ type Outbox struct {
 func (o *Outbox) push(frame []byte, limit int) (pending int, first bool, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.pushLocked(frame, limit)
+}
+
+// pushLocked is push with o.mu held.
+func (o *Outbox) pushLocked(frame []byte, limit int) (pending int, first bool, err error) {
 	if o.state != outOpen {
 		return o.queued, false, ErrClosing
 	}

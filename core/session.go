@@ -136,7 +136,10 @@ func (c *Conn) subscribe(s Sub) (int, string) {
 	if len(c.subs) >= c.hub.lim.MaxSubs {
 		return StatusTooMany, fmt.Sprintf("over %d subscriptions", c.hub.lim.MaxSubs)
 	}
+	c.Out.mu.Lock()
 	c.subs = append(c.subs, s)
+	c.keys = append(c.keys, subKey(s))
+	c.Out.mu.Unlock()
 	c.hub.reg.Subscribe(s, c)
 	c.hub.stats.Subscriptions.Add(1)
 	return StatusOK, ""
@@ -158,12 +161,14 @@ func (c *Conn) unsubscribe(s Sub) (int, string) {
 func (c *Conn) dropSub(i int) {
 	s := c.subs[i]
 	last := len(c.subs) - 1
-	c.subs[i] = c.subs[last]
+	c.Out.mu.Lock() // from now on no push queues a frame for s
+	c.subs[i], c.keys[i] = c.subs[last], c.keys[last]
 	c.subs[last] = Sub{}
-	c.subs = c.subs[:last]
+	c.subs, c.keys = c.subs[:last], c.keys[:last]
 	if len(c.subs) == 0 {
-		c.subs = nil
+		c.subs, c.keys = nil, nil
 	}
+	c.Out.mu.Unlock()
 	c.hub.reg.Unsubscribe(s, c)
 	c.hub.stats.Subscriptions.Add(-1)
 }

@@ -35,6 +35,9 @@ type Config struct {
 	FlushBytes     int
 	DrainTimeout   time.Duration // 0: 5 s
 	Logger         *slog.Logger  // nil: slog.Default()
+	// WrapRegistry, when set, wraps the variant's registry: tests use it to
+	// pause a registry walk at a chosen moment.
+	WrapRegistry func(core.Registry) core.Registry
 }
 
 // check validates the settings and names the first bad one.

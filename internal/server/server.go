@@ -43,8 +43,12 @@ func New(cfg Config) (*Server, error) {
 	opt := variants.Options{Shards: cfg.Shards, FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes}
 	format, _ := core.ParseFormat(cfg.PushFormat)
 	s := &Server{cfg: cfg, policy: v.Policy(opt)}
+	reg := v.Registry(opt)
+	if cfg.WrapRegistry != nil {
+		reg = cfg.WrapRegistry(reg)
+	}
 	s.hub = core.NewHub(core.Config{
-		Registry: v.Registry(opt),
+		Registry: reg,
 		Policy:   s.policy,
 		Auth:     authenticator(cfg),
 		Limits:   cfg.Limits,

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,10 +222,12 @@ func TestBatchedNeverKicksIdleConnections(t *testing.T) {
 	b := newBatched(t, BatchConfig{Interval: interval, Bytes: 256, Flushers: 1})
 	f := newFanout(t, b, 4, false)
 	drained, quiet, closed, marker := f.links[0], f.links[1], f.links[2], f.links[3]
-	sub := func(topic string, l *memLink) core.Sub {
-		s := core.Sub{Topic: topic}
-		f.reg.Subscribe(s, l.c)
-		return s
+	sub := func(topic string, l *memLink) core.Sub { // through the session: a push reaches subscribers only
+		l.c.Handle(context.Background(), []byte(`{"code":1,"topic":"`+topic+`"}`))
+		require.Zero(t, l.c.Out.Pending(), "precondition: the subscribe reply was written")
+		l.kicks.Store(0)
+		l.writes.Store(0)
+		return core.Sub{Topic: topic}
 	}
 	sDrained, sClosed, sMarker := sub("drained", drained), sub("closed", closed), sub("marker", marker)
 	to := func(s core.Sub, n int) core.Push {
