@@ -104,6 +104,15 @@ func (h *Hub) Publish(_ context.Context, p Push) error {
 	return nil
 }
 
+// PublishBatch delivers ps to the local connections at once, in order: the
+// in-process broker's core.BatchPublisher.
+func (h *Hub) PublishBatch(_ context.Context, ps []Push) error {
+	for _, p := range ps {
+		h.Deliver(p)
+	}
+	return nil
+}
+
 // Deliver encodes p once and queues the frame for every recipient, in the
 // caller's goroutine, so pushes made one after another reach every
 // connection in that order. It returns how many connections queued it. The

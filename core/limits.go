@@ -7,6 +7,7 @@ import "time"
 type Limits struct {
 	MaxFrame     int           // client frame or message size (4 KiB); breach: close 1009
 	MaxPayload   int           // push payload (64 KiB); breach: 400 / InvalidArgument
+	MaxBatch     int           // items per batch push (1,000); breach: 400 / InvalidArgument
 	MaxSubs      int           // subscriptions per connection, public and private (256); breach: status 429
 	MaxReqRate   int           // requests per second per connection (100); breach: status 429
 	MaxQueued    int           // bytes queued for one connection (1 MiB); breach: close 1008
@@ -18,6 +19,7 @@ type Limits struct {
 const (
 	DefaultMaxFrame     = 4 << 10
 	DefaultMaxPayload   = 64 << 10
+	DefaultMaxBatch     = 1000
 	DefaultMaxSubs      = 256
 	DefaultMaxReqRate   = 100
 	DefaultMaxQueued    = 1 << 20
@@ -34,6 +36,7 @@ func (l Limits) WithDefaults() Limits {
 	}
 	def(&l.MaxFrame, DefaultMaxFrame)
 	def(&l.MaxPayload, DefaultMaxPayload)
+	def(&l.MaxBatch, DefaultMaxBatch)
 	def(&l.MaxSubs, DefaultMaxSubs)
 	def(&l.MaxReqRate, DefaultMaxReqRate)
 	def(&l.MaxQueued, DefaultMaxQueued)

@@ -78,3 +78,13 @@ func (p Push) Check(maxPayload int) error {
 type Publisher interface {
 	Publish(ctx context.Context, p Push) error
 }
+
+// BatchPublisher is a Publisher that also takes many pushes in one call, an
+// optional capability the push API finds by type assertion: a broker can
+// then confirm a batch once instead of once per push. PublishBatch pushes ps
+// one after another in order, as if each were Published after the previous
+// one returned; every p has passed Push.Check. An error means some of ps may
+// not have been accepted.
+type BatchPublisher interface {
+	PublishBatch(ctx context.Context, ps []Push) error
+}

@@ -1,10 +1,12 @@
 // Package pushapi serves the push API of proto/push.proto over gRPC, and
-// over HTTP through grpc-gateway (POST /v1/pushData), in front of a
-// core.Publisher. Both paths run the same checks: the API key, then
-// core.Push.Check.
+// over HTTP through grpc-gateway (POST /v1/pushData, POST /v1/pushBatch),
+// in front of a core.Publisher. Every path runs the same checks: the API
+// key, then core.Push.Check on each push (batch.go: PushBatch and
+// PushStream).
 package pushapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -22,9 +24,11 @@ import (
 // Config configures the push API; the zero value works (no API key, the
 // default payload limit, no hooks).
 type Config struct {
-	APIKey     string                // when set, calls need "Authorization: Bearer <key>"
-	MaxPayload int                   // 0: core.DefaultMaxPayload
-	OnError    func(code codes.Code) // called once per refused or failed call
+	APIKey        string                // when set, calls need "Authorization: Bearer <key>"
+	MaxPayload    int                   // 0: core.DefaultMaxPayload
+	MaxBatch      int                   // items per PushBatch call; 0: core.DefaultMaxBatch
+	StreamWorkers int                   // gRPC stream workers; 0: DefaultStreamWorkers
+	OnError       func(code codes.Code) // called once per refused or failed call
 }
 
 type service struct {
@@ -37,6 +41,9 @@ func newService(cfg Config, pub core.Publisher) *service {
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = core.DefaultMaxPayload
 	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = core.DefaultMaxBatch
+	}
 	return &service{cfg: cfg, pub: pub}
 }
 
@@ -45,17 +52,26 @@ func (s *service) PushData(ctx context.Context, d *pushpb.Data) (*pushpb.PushRep
 	if err := s.authorize(ctx); err != nil {
 		return nil, err
 	}
-	p := core.Push{UID: d.GetUid(), Topic: d.GetTopic(), Data: d.GetData()}
+	p := toPush(d)
 	if err := p.Check(s.cfg.MaxPayload); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if err := s.pub.Publish(ctx, p); err != nil {
-		if errors.Is(err, core.ErrInvalidPush) {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		return nil, status.Error(codes.Unavailable, "push not accepted: "+err.Error())
+		return nil, publishError(err)
 	}
 	return &pushpb.PushReply{}, nil
+}
+
+func toPush(d *pushpb.Data) core.Push {
+	return core.Push{UID: d.GetUid(), Topic: d.GetTopic(), Data: d.GetData()}
+}
+
+// publishError is the status of a push the publisher did not accept.
+func publishError(err error) error {
+	if errors.Is(err, core.ErrInvalidPush) {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Error(codes.Unavailable, "push not accepted: "+err.Error())
 }
 
 func (s *service) failed(err error) {
@@ -63,6 +79,10 @@ func (s *service) failed(err error) {
 		s.cfg.OnError(status.Code(err))
 	}
 }
+
+// DefaultStreamWorkers is the size of the gRPC server's worker pool: calls
+// beyond it run on fresh goroutines, which grow their stacks every call.
+func DefaultStreamWorkers() int { return goruntime.GOMAXPROCS(0) }
 
 // NewGRPCServer returns a gRPC server with the push service registered.
 func NewGRPCServer(cfg Config, pub core.Publisher, opts ...grpc.ServerOption) *grpc.Server {
@@ -72,18 +92,24 @@ func NewGRPCServer(cfg Config, pub core.Publisher, opts ...grpc.ServerOption) *g
 		svc.failed(err)
 		return resp, err
 	}
-	// Stream workers: a fixed pool serves the calls instead of a new
-	// goroutine (and its stack growth) per call; measured in
-	// docs/results.md.
-	base := []grpc.ServerOption{grpc.ChainUnaryInterceptor(count), grpc.NumStreamWorkers(uint32(goruntime.GOMAXPROCS(0)))}
+	countStream := func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		err := h(srv, ss)
+		svc.failed(err)
+		return err
+	}
+	base := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(count), grpc.ChainStreamInterceptor(countStream),
+		grpc.NumStreamWorkers(uint32(cmp.Or(cfg.StreamWorkers, DefaultStreamWorkers()))),
+	}
 	srv := grpc.NewServer(append(base, opts...)...)
 	pushpb.RegisterPushServer(srv, svc)
 	return srv
 }
 
-// NewGateway returns the HTTP handler of POST /v1/pushData. It calls the
-// service in-process (no loopback gRPC hop). A body that is not valid JSON,
-// or data that is not base64, is answered 400.
+// NewGateway returns the HTTP handler of POST /v1/pushData and POST
+// /v1/pushBatch. It calls the service in-process (no loopback gRPC hop). A
+// body that is not valid JSON, or data that is not base64 (in any item of a
+// batch), is answered 400.
 func NewGateway(ctx context.Context, cfg Config, pub core.Publisher) (http.Handler, error) {
 	svc := newService(cfg, pub)
 	mux := runtime.NewServeMux(

@@ -23,6 +23,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "epoll-sharded-batched", cfg.Variant)
 	assert.Equal(t, 4096, cfg.Limits.MaxFrame)
 	assert.Equal(t, 256, cfg.Limits.MaxSubs)
+	assert.Equal(t, 1000, cfg.Limits.MaxBatch)
 	assert.Equal(t, 1<<20, cfg.Limits.MaxQueued)
 	assert.Equal(t, 60*time.Second, cfg.Limits.IdleTimeout)
 }

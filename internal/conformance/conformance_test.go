@@ -18,6 +18,7 @@ import (
 	"github.com/gpush/gpush/core/wsframe"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
+	"github.com/gpush/gpush/proto/pushpb"
 	"github.com/gpush/gpush/variants"
 )
 
@@ -46,6 +47,7 @@ var cases = []struct {
 	{"targets", nil, testTargets},
 	{"isolation", nil, testIsolation},
 	{"order", nil, testOrder},
+	{"batch-order", nil, testBatchOrder},
 	{"ping", nil, testPing},
 	{"close-handshake", nil, testCloseHandshake},
 	{"idle-timeout", func(c *server.Config) { c.Limits.IdleTimeout = 300 * time.Millisecond }, testIdle},
@@ -216,6 +218,45 @@ func testOrder(t *testing.T, s *st.Server) {
 		require.Equal(t, strconv.Itoa(i), string(m.Data), "push %d out of order", i)
 	}
 	require.NoError(t, <-done)
+}
+
+// testBatchOrder: a batch's accepted items reach a connection in item
+// order across its public, private and broadcast channels, refused items
+// reach nobody, and a second batch follows the first.
+func testBatchOrder(t *testing.T, s *st.Server) {
+	c := s.Dial(t)
+	login(t, c, "ann")
+	ok(t, c.Request(5, "inbox", "", 1), 5)
+	ok(t, c.Request(1, "news", "", 2), 1)
+	ok(t, c.Request(1, "other", "", 3), 1)
+	var items []*pushpb.Data
+	var want []string
+	for i := range 300 {
+		d := &pushpb.Data{Data: []byte(strconv.Itoa(i))}
+		switch i % 5 {
+		case 0:
+			d.Uid, d.Topic = "ann", "inbox"
+		case 1:
+			d.Topic = "news"
+		case 2:
+			d.Topic = "other"
+		case 3: // to every connection
+		case 4:
+			d.Uid = "ann" // refused: uid without topic
+		}
+		items = append(items, d)
+		if i%5 != 4 {
+			want = append(want, string(d.Data))
+		}
+	}
+	for half := range 2 {
+		r, err := s.PushBatchGRPC(items[half*150:(half+1)*150], "")
+		require.NoError(t, err)
+		assert.Len(t, r.GetErrors(), 30, "one item in five refused")
+	}
+	for i, w := range want {
+		require.Equal(t, w, string(c.Read().Data), "delivery %d in item order", i)
+	}
 }
 
 func testPing(t *testing.T, s *st.Server) {

@@ -30,6 +30,7 @@ type Config struct {
 	Shards         int
 	Limits         core.Limits
 	MaxConns       int // 0: no limit
+	GRPCWorkers    int // push API gRPC stream workers; 0: pushapi.DefaultStreamWorkers
 	AllowedOrigins []string
 	FlushInterval  time.Duration
 	FlushBytes     int
@@ -58,6 +59,7 @@ func (c *Config) check() error {
 		"shards": c.Shards, "max-frame": c.Limits.MaxFrame, "max-subs": c.Limits.MaxSubs,
 		"max-queued": c.Limits.MaxQueued, "max-conns": c.MaxConns, "max-req-rate": c.Limits.MaxReqRate,
 		"max-payload": c.Limits.MaxPayload, "flush-bytes": c.FlushBytes,
+		"max-batch": c.Limits.MaxBatch, "grpc-workers": c.GRPCWorkers,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: %d is negative", name, v)

@@ -107,9 +107,11 @@ func (s *Server) listen() error {
 
 func (s *Server) buildAPIs() error {
 	api := pushapi.Config{
-		APIKey:     s.cfg.APIKey,
-		MaxPayload: s.cfg.Limits.MaxPayload,
-		OnError:    s.metrics.pushError,
+		APIKey:        s.cfg.APIKey,
+		MaxPayload:    s.cfg.Limits.MaxPayload,
+		MaxBatch:      s.cfg.Limits.MaxBatch,
+		StreamWorkers: s.cfg.GRPCWorkers,
+		OnError:       s.metrics.pushError,
 	}
 	s.grpcSrv = pushapi.NewGRPCServer(api, s.hub)
 	gw, err := pushapi.NewGateway(context.Background(), api, s.hub)

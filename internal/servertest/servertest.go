@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ type Server struct {
 	HTTPURL  string        // http://127.0.0.1:port
 	Config   server.Config // in force, defaults filled in
 
+	connMu   sync.Mutex // guards grpcConn
 	grpcConn *grpc.ClientConn
 	stop     context.CancelFunc
 	done     chan error
@@ -80,9 +82,11 @@ func (s *Server) Stop(t testing.TB) {
 	}
 	s.stop()
 	s.stop = nil
+	s.connMu.Lock()
 	if s.grpcConn != nil {
 		s.grpcConn.Close()
 	}
+	s.connMu.Unlock()
 	select {
 	case err := <-s.done:
 		require.NoError(t, err, "Serve")
@@ -92,28 +96,64 @@ func (s *Server) Stop(t testing.TB) {
 	http.DefaultClient.CloseIdleConnections()
 }
 
-// PushGRPC pushes through the gRPC API; key, when not empty, is sent as
-// the bearer API key.
-func (s *Server) PushGRPC(uid, topic string, data []byte, key string) error {
+// Client returns a gRPC push client on one connection to s, closed at Stop.
+// It is safe for concurrent use.
+func (s *Server) Client() (pushpb.PushClient, error) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
 	if s.grpcConn == nil {
 		cc, err := grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s.grpcConn = cc
 	}
+	return pushpb.NewPushClient(s.grpcConn), nil
+}
+
+// CallContext is a 10 s call context that carries key, when not empty, as
+// the bearer API key.
+func CallContext(key string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if key != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 	}
-	_, err := pushpb.NewPushClient(s.grpcConn).PushData(ctx, &pushpb.Data{Uid: uid, Topic: topic, Data: data})
+	return ctx, cancel
+}
+
+// PushGRPC pushes through the gRPC API; key, when not empty, is sent as
+// the bearer API key.
+func (s *Server) PushGRPC(uid, topic string, data []byte, key string) error {
+	c, err := s.Client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := CallContext(key)
+	defer cancel()
+	_, err = c.PushData(ctx, &pushpb.Data{Uid: uid, Topic: topic, Data: data})
 	return err
+}
+
+// PushBatchGRPC calls PushBatch with items.
+func (s *Server) PushBatchGRPC(items []*pushpb.Data, key string) (*pushpb.BatchReply, error) {
+	c, err := s.Client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := CallContext(key)
+	defer cancel()
+	return c.PushBatch(ctx, &pushpb.DataBatch{Items: items})
 }
 
 // PushHTTP posts body to /v1/pushData and returns the status and body.
 func (s *Server) PushHTTP(body string, key string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodPost, s.HTTPURL+"/v1/pushData", bytes.NewBufferString(body))
+	return s.Post("/v1/pushData", body, key)
+}
+
+// Post posts a JSON body to path on the HTTP API and returns the status and
+// the response body.
+func (s *Server) Post(path, body, key string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodPost, s.HTTPURL+path, bytes.NewBufferString(body))
 	if err != nil {
 		return 0, "", err
 	}

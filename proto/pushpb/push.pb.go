@@ -5,7 +5,8 @@
 // source: push.proto
 
 // The gpush push API: back ends push data to WebSocket clients. The HTTP
-// route (POST /v1/pushData, body *) is mapped in push_gateway.yaml.
+// routes (POST /v1/pushData and POST /v1/pushBatch, body *) are mapped in
+// push_gateway.yaml; PushStream is gRPC only.
 
 package pushpb
 
@@ -125,6 +126,153 @@ func (*PushReply) Descriptor() ([]byte, []int) {
 	return file_push_proto_rawDescGZIP(), []int{1}
 }
 
+// DataBatch is the body of PushBatch (HTTP: {"items":[Data, ...]}).
+type DataBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// items: at most 1,000, pushed in this order.
+	Items         []*Data `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataBatch) Reset() {
+	*x = DataBatch{}
+	mi := &file_push_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataBatch) ProtoMessage() {}
+
+func (x *DataBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_push_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataBatch.ProtoReflect.Descriptor instead.
+func (*DataBatch) Descriptor() ([]byte, []int) {
+	return file_push_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DataBatch) GetItems() []*Data {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+// BatchReply lists the refused items of a batch or stream, each once, in
+// ascending index order; it is empty when every item was accepted.
+type BatchReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Errors        []*ItemError           `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchReply) Reset() {
+	*x = BatchReply{}
+	mi := &file_push_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchReply) ProtoMessage() {}
+
+func (x *BatchReply) ProtoReflect() protoreflect.Message {
+	mi := &file_push_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchReply.ProtoReflect.Descriptor instead.
+func (*BatchReply) Descriptor() ([]byte, []int) {
+	return file_push_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BatchReply) GetErrors() []*ItemError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+// ItemError says why one item was refused.
+type ItemError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// index: the item's position in DataBatch.items or in the stream, from 0.
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// message: what is wrong; never empty.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemError) Reset() {
+	*x = ItemError{}
+	mi := &file_push_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemError) ProtoMessage() {}
+
+func (x *ItemError) ProtoReflect() protoreflect.Message {
+	mi := &file_push_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
+func (*ItemError) Descriptor() ([]byte, []int) {
+	return file_push_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ItemError) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ItemError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_push_proto protoreflect.FileDescriptor
 
 const file_push_proto_rawDesc = "" +
@@ -135,9 +283,20 @@ const file_push_proto_rawDesc = "" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\"\v\n" +
-	"\tPushReply27\n" +
+	"\tPushReply\"1\n" +
+	"\tDataBatch\x12$\n" +
+	"\x05items\x18\x01 \x03(\v2\x0e.gpush.v1.DataR\x05items\"9\n" +
+	"\n" +
+	"BatchReply\x12+\n" +
+	"\x06errors\x18\x01 \x03(\v2\x13.gpush.v1.ItemErrorR\x06errors\";\n" +
+	"\tItemError\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage2\xa5\x01\n" +
 	"\x04Push\x12/\n" +
-	"\bPushData\x12\x0e.gpush.v1.Data\x1a\x13.gpush.v1.PushReplyB,Z*github.com/gpush/gpush/proto/pushpb;pushpbb\x06proto3"
+	"\bPushData\x12\x0e.gpush.v1.Data\x1a\x13.gpush.v1.PushReply\x126\n" +
+	"\tPushBatch\x12\x13.gpush.v1.DataBatch\x1a\x14.gpush.v1.BatchReply\x124\n" +
+	"\n" +
+	"PushStream\x12\x0e.gpush.v1.Data\x1a\x14.gpush.v1.BatchReply(\x01B,Z*github.com/gpush/gpush/proto/pushpb;pushpbb\x06proto3"
 
 var (
 	file_push_proto_rawDescOnce sync.Once
@@ -151,19 +310,28 @@ func file_push_proto_rawDescGZIP() []byte {
 	return file_push_proto_rawDescData
 }
 
-var file_push_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_push_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_push_proto_goTypes = []any{
-	(*Data)(nil),      // 0: gpush.v1.Data
-	(*PushReply)(nil), // 1: gpush.v1.PushReply
+	(*Data)(nil),       // 0: gpush.v1.Data
+	(*PushReply)(nil),  // 1: gpush.v1.PushReply
+	(*DataBatch)(nil),  // 2: gpush.v1.DataBatch
+	(*BatchReply)(nil), // 3: gpush.v1.BatchReply
+	(*ItemError)(nil),  // 4: gpush.v1.ItemError
 }
 var file_push_proto_depIdxs = []int32{
-	0, // 0: gpush.v1.Push.PushData:input_type -> gpush.v1.Data
-	1, // 1: gpush.v1.Push.PushData:output_type -> gpush.v1.PushReply
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: gpush.v1.DataBatch.items:type_name -> gpush.v1.Data
+	4, // 1: gpush.v1.BatchReply.errors:type_name -> gpush.v1.ItemError
+	0, // 2: gpush.v1.Push.PushData:input_type -> gpush.v1.Data
+	2, // 3: gpush.v1.Push.PushBatch:input_type -> gpush.v1.DataBatch
+	0, // 4: gpush.v1.Push.PushStream:input_type -> gpush.v1.Data
+	1, // 5: gpush.v1.Push.PushData:output_type -> gpush.v1.PushReply
+	3, // 6: gpush.v1.Push.PushBatch:output_type -> gpush.v1.BatchReply
+	3, // 7: gpush.v1.Push.PushStream:output_type -> gpush.v1.BatchReply
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_push_proto_init() }
@@ -177,7 +345,7 @@ func file_push_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_push_proto_rawDesc), len(file_push_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,7 +5,8 @@
 // source: push.proto
 
 // The gpush push API: back ends push data to WebSocket clients. The HTTP
-// route (POST /v1/pushData, body *) is mapped in push_gateway.yaml.
+// routes (POST /v1/pushData and POST /v1/pushBatch, body *) are mapped in
+// push_gateway.yaml; PushStream is gRPC only.
 
 package pushpb
 
@@ -22,7 +23,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Push_PushData_FullMethodName = "/gpush.v1.Push/PushData"
+	Push_PushData_FullMethodName   = "/gpush.v1.Push/PushData"
+	Push_PushBatch_FullMethodName  = "/gpush.v1.Push/PushBatch"
+	Push_PushStream_FullMethodName = "/gpush.v1.Push/PushStream"
 )
 
 // PushClient is the client API for Push service.
@@ -34,6 +37,14 @@ type PushClient interface {
 	// PushData pushes one message: to a public channel (topic), to one user's
 	// private channel (uid and topic), or to every connection (neither).
 	PushData(ctx context.Context, in *Data, opts ...grpc.CallOption) (*PushReply, error)
+	// PushBatch pushes up to 1,000 items in one call, in item order. Items
+	// that fail PushData's checks are skipped and listed in the reply; the
+	// others are pushed.
+	PushBatch(ctx context.Context, in *DataBatch, opts ...grpc.CallOption) (*BatchReply, error)
+	// PushStream pushes every item sent on the stream, in order, with
+	// PushBatch's per-item rules; the reply, sent when the client closes its
+	// side, lists the refused items by their index in the stream.
+	PushStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Data, BatchReply], error)
 }
 
 type pushClient struct {
@@ -54,6 +65,29 @@ func (c *pushClient) PushData(ctx context.Context, in *Data, opts ...grpc.CallOp
 	return out, nil
 }
 
+func (c *pushClient) PushBatch(ctx context.Context, in *DataBatch, opts ...grpc.CallOption) (*BatchReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchReply)
+	err := c.cc.Invoke(ctx, Push_PushBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pushClient) PushStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[Data, BatchReply], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Push_ServiceDesc.Streams[0], Push_PushStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Data, BatchReply]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Push_PushStreamClient = grpc.ClientStreamingClient[Data, BatchReply]
+
 // PushServer is the server API for Push service.
 // All implementations must embed UnimplementedPushServer
 // for forward compatibility.
@@ -63,6 +97,14 @@ type PushServer interface {
 	// PushData pushes one message: to a public channel (topic), to one user's
 	// private channel (uid and topic), or to every connection (neither).
 	PushData(context.Context, *Data) (*PushReply, error)
+	// PushBatch pushes up to 1,000 items in one call, in item order. Items
+	// that fail PushData's checks are skipped and listed in the reply; the
+	// others are pushed.
+	PushBatch(context.Context, *DataBatch) (*BatchReply, error)
+	// PushStream pushes every item sent on the stream, in order, with
+	// PushBatch's per-item rules; the reply, sent when the client closes its
+	// side, lists the refused items by their index in the stream.
+	PushStream(grpc.ClientStreamingServer[Data, BatchReply]) error
 	mustEmbedUnimplementedPushServer()
 }
 
@@ -75,6 +117,12 @@ type UnimplementedPushServer struct{}
 
 func (UnimplementedPushServer) PushData(context.Context, *Data) (*PushReply, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method PushData not implemented")
+}
+func (UnimplementedPushServer) PushBatch(context.Context, *DataBatch) (*BatchReply, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PushBatch not implemented")
+}
+func (UnimplementedPushServer) PushStream(grpc.ClientStreamingServer[Data, BatchReply]) error {
+	return status.Errorf(codes.Unimplemented, "method PushStream not implemented")
 }
 func (UnimplementedPushServer) mustEmbedUnimplementedPushServer() {}
 func (UnimplementedPushServer) testEmbeddedByValue()              {}
@@ -115,6 +163,31 @@ func _Push_PushData_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Push_PushBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DataBatch)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PushServer).PushBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Push_PushBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PushServer).PushBatch(ctx, req.(*DataBatch))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Push_PushStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(PushServer).PushStream(&grpc.GenericServerStream[Data, BatchReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Push_PushStreamServer = grpc.ClientStreamingServer[Data, BatchReply]
+
 // Push_ServiceDesc is the grpc.ServiceDesc for Push service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -126,7 +199,17 @@ var Push_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "PushData",
 			Handler:    _Push_PushData_Handler,
 		},
+		{
+			MethodName: "PushBatch",
+			Handler:    _Push_PushBatch_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PushStream",
+			Handler:       _Push_PushStream_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "push.proto",
 }
