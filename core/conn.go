@@ -76,11 +76,11 @@ func (c *Conn) send(frame []byte, t Target, s Sub, key uint64) bool {
 		c.Out.mu.Unlock()
 		return false
 	}
-	pending, first, err := c.Out.pushLocked(frame, c.hub.lim.MaxQueued)
+	pending, err := c.Out.pushLocked(frame, c.hub.lim.MaxQueued)
 	c.Out.mu.Unlock()
 	switch err {
 	case nil:
-		c.hub.policy.Queued(c, pending, first)
+		c.hub.policy.Queued(c, pending)
 		return true
 	case ErrSlowConsumer:
 		c.hub.stats.SlowConsumers.Add(1)
@@ -109,7 +109,7 @@ func subKey(s Sub) uint64 { return maphash.Comparable(subSeed, s) }
 // reply queues a frame that answers the client and writes it out now,
 // whatever the write policy: replies are rare and someone waits for them.
 func (c *Conn) reply(frame []byte) {
-	if _, _, err := c.Out.push(frame, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
+	if _, err := c.Out.push(frame, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
 		c.hub.stats.SlowConsumers.Add(1)
 		c.hub.stats.countClose(ClosePolicy)
 	}

@@ -93,8 +93,8 @@ func (r *testRegistry) subCount() int {
 // kickPolicy writes every frame at once, like policy.Immediate.
 type kickPolicy struct{}
 
-func (kickPolicy) Queued(c *Conn, _ int, _ bool) { c.Link().Kick() }
-func (kickPolicy) Coalesce() bool                { return false }
+func (kickPolicy) Queued(c *Conn, _ int) { c.Link().Kick() }
+func (kickPolicy) Coalesce() bool        { return false }
 
 // fakeLink is an in-memory transport. Kick drains the outbox into a byte
 // log with Peek and Advance, as a socket writer would, unless stuck (a
@@ -123,7 +123,7 @@ func (l *fakeLink) Kick() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {
-		bufs := l.c.Out.Peek(nil, 16, true)
+		bufs := l.c.Out.Peek(nil, 16)
 		if len(bufs) == 0 {
 			return
 		}

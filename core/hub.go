@@ -62,13 +62,11 @@ func (h *Hub) Limits() Limits { return h.lim }
 // Stats returns the hub's counters.
 func (h *Hub) Stats() *Stats { return &h.stats }
 
-// Policy returns the write policy.
-func (h *Hub) Policy() Policy { return h.policy }
-
 // Open registers a new connection, which receives broadcasts from now on.
 func (h *Hub) Open(link Link) *Conn {
 	c := &Conn{id: h.nextID.Add(1), hub: h, link: link}
 	c.Out.stats = &h.stats
+	c.Out.coalesce = h.policy.Coalesce()
 	c.Touch()
 	h.reg.Add(c)
 	h.stats.Conns.Add(1)

@@ -44,7 +44,7 @@ func TestHubDeliverOrderAndSharing(t *testing.T) {
 	for i := range 3 {
 		h.hub.Deliver(Push{Data: []byte{byte('0' + i)}})
 	}
-	b1, b2 := c1.Out.Peek(nil, 8, true), c2.Out.Peek(nil, 8, true)
+	b1, b2 := c1.Out.Peek(nil, 8), c2.Out.Peek(nil, 8)
 	require.Len(t, b1, 3, "three frames queued for c1")
 	require.Len(t, b2, 3, "three frames queued for c2")
 	for i := range 3 {
@@ -57,8 +57,8 @@ func TestHubDeliverOrderAndSharing(t *testing.T) {
 // lazyPolicy never kicks: frames wait in the outbox.
 type lazyPolicy struct{}
 
-func (lazyPolicy) Queued(*Conn, int, bool) {}
-func (lazyPolicy) Coalesce() bool          { return true }
+func (lazyPolicy) Queued(*Conn, int) {}
+func (lazyPolicy) Coalesce() bool    { return true }
 
 func TestHubClosedRemovesEverything(t *testing.T) {
 	h := newHarness(t, Config{Auth: usersAuth})

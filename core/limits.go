@@ -2,7 +2,7 @@ package core
 
 import "time"
 
-// Limits are the per-connection and per-push limits of PROTOCOL.md. The zero
+// Limits are the per-connection and per-push limits of docs/protocol.md. The zero
 // value of a field means its default.
 type Limits struct {
 	MaxFrame     int           // client frame or message size (4 KiB); breach: close 1009

@@ -58,7 +58,7 @@ func TestFormatEncodeJSON(t *testing.T) {
 func TestFormatEncodeJSONGolden(t *testing.T) {
 	got := FormatJSON.Encode(Push{Topic: "test", Data: []byte("数据")})
 	assert.Equal(t, AppendFrame(nil, OpcodeText, []byte(`{"code":7,"topic":"test","data":"5pWw5o2u"}`)), got,
-		"the example of PROTOCOL.md, byte for byte")
+		"the example of docs/protocol.md, byte for byte")
 }
 
 func TestFormatEncodeRaw(t *testing.T) {

@@ -33,42 +33,43 @@ const (
 // Any goroutine may Push; one writer at a time (the transport's) calls Peek
 // and Advance.
 type Outbox struct {
-	mu     sync.Mutex // guards every field below
+	mu     sync.Mutex // guards the fields of this group
 	q      *frameList // pending frames, nil when none; q.pending()[0][off:] is next
 	off    int32      // bytes of the head frame already written (a frame is < 2 GiB)
 	peeked uint16     // head frames handed to the writer by the last Peek
 	state  uint8
-	queued int    // bytes pending: the slow-consumer figure
-	since  int64  // unix ns of the last progress while bytes were pending
-	born   int64  // unix ns when the queue last went from empty to pending
-	stats  *Stats // where writes are observed; set by Hub.Open, nil in tests
+	queued int   // bytes pending: the slow-consumer figure
+	since  int64 // unix ns of the last progress while bytes were pending
+	born   int64 // unix ns when the queue last went from empty to pending
+
+	// Set by Hub.Open before the connection is registered, then read-only.
+	coalesce bool   // a write may carry several frames (Policy.Coalesce)
+	stats    *Stats // where writes are observed; nil in tests
 }
 
-// push appends frame. pending is the number of bytes queued afterwards and
-// first says whether the queue was empty before. When the frame would take
-// the queue past limit, push queues nothing, replaces what is pending (but a
-// partly written frame) with close 1008 `slow consumer` and returns
-// ErrSlowConsumer.
-func (o *Outbox) push(frame []byte, limit int) (pending int, first bool, err error) {
+// push appends frame. pending is the number of bytes queued afterwards.
+// When the frame would take the queue past limit, push queues nothing,
+// replaces what is pending (but a partly written frame) with close 1008
+// `slow consumer` and returns ErrSlowConsumer.
+func (o *Outbox) push(frame []byte, limit int) (pending int, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.pushLocked(frame, limit)
 }
 
 // pushLocked is push with o.mu held.
-func (o *Outbox) pushLocked(frame []byte, limit int) (pending int, first bool, err error) {
+func (o *Outbox) pushLocked(frame []byte, limit int) (pending int, err error) {
 	if o.state != outOpen {
-		return o.queued, false, ErrClosing
+		return o.queued, ErrClosing
 	}
 	if limit > 0 && o.queued+len(frame) > limit {
 		o.dropPending()
 		o.appendLocked(closeSlowConsumer)
 		o.state = outClosing
-		return o.queued, false, ErrSlowConsumer
+		return o.queued, ErrSlowConsumer
 	}
-	first = o.queued == 0
 	o.appendLocked(frame)
-	return o.queued, first, nil
+	return o.queued, nil
 }
 
 var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
@@ -168,9 +169,9 @@ func (o *Outbox) appendLocked(frame []byte) {
 }
 
 // Peek appends to dst the pending bytes, as slices of the shared frames:
-// at most max slices, or only the head frame when coalesce is false. It
-// returns dst unchanged when nothing is pending.
-func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
+// at most max slices, or only the head frame when the write policy does not
+// coalesce. It returns dst unchanged when nothing is pending.
+func (o *Outbox) Peek(dst [][]byte, max int) [][]byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	frames := o.q.pending()
@@ -179,7 +180,7 @@ func (o *Outbox) Peek(dst [][]byte, max int, coalesce bool) [][]byte {
 	}
 	n := len(dst)
 	dst = append(dst, frames[0][o.off:])
-	if coalesce {
+	if o.coalesce {
 		for _, f := range frames[1:] {
 			if len(dst) >= max {
 				break

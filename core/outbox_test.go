@@ -18,38 +18,41 @@ func frameN(n int, fill byte) []byte {
 func joined(bufs [][]byte) []byte { return bytes.Join(bufs, nil) }
 
 func TestOutboxPeekAdvance(t *testing.T) {
-	var o Outbox
-	assert.Nil(t, o.Peek(nil, 8, true), "an empty outbox peeks nothing")
+	o := Outbox{coalesce: true}
+	assert.Nil(t, o.Peek(nil, 8), "an empty outbox peeks nothing")
 	f1, f2, f3 := frameN(10, 'a'), frameN(20, 'b'), frameN(30, 'c')
 
 	for i, f := range [][]byte{f1, f2, f3} {
-		pending, first, err := o.push(f, 0)
+		pending, err := o.push(f, 0)
 		require.NoError(t, err, "push %d", i)
-		assert.Equal(t, i == 0, first, "push %d: first says whether the queue was empty", i)
 		assert.Equal(t, 10*(i+1)*(i+2)/2, pending, "push %d: pending bytes", i)
 	}
 
-	one := o.Peek(nil, 8, false)
+	o.coalesce = false
+	one := o.Peek(nil, 8)
 	require.Len(t, one, 1, "without coalescing, the head frame only")
 	assert.Same(t, &f1[0], &one[0][0], "Peek returns the shared frame, not a copy")
-	assert.Equal(t, [][]byte{f1, f2}, o.Peek(nil, 2, true), "coalescing, at most max slices")
-	assert.Equal(t, [][]byte{f1, f2, f3}, o.Peek(nil, 8, true), "coalescing, every frame")
+	o.coalesce = true
+	assert.Equal(t, [][]byte{f1, f2}, o.Peek(nil, 2), "coalescing, at most max slices")
+	assert.Equal(t, [][]byte{f1, f2, f3}, o.Peek(nil, 8), "coalescing, every frame")
 	pre := [][]byte{[]byte("x")}
-	assert.Equal(t, [][]byte{[]byte("x"), f1, f2}, o.Peek(pre, 3, true), "Peek appends to dst; max counts dst")
+	assert.Equal(t, [][]byte{[]byte("x"), f1, f2}, o.Peek(pre, 3), "Peek appends to dst; max counts dst")
 
 	empty, closeNow := o.Advance(4)
 	assert.False(t, empty, "a partial write leaves bytes pending")
 	assert.False(t, closeNow, "no close frame")
 	assert.Equal(t, 56, o.Pending(), "pending after 4 bytes")
-	assert.Equal(t, f1[4:], o.Peek(nil, 8, false)[0], "the head is the rest of the frame")
-	assert.Equal(t, joined([][]byte{f1[4:], f2, f3}), joined(o.Peek(nil, 8, true)), "the rest of the stream")
+	o.coalesce = false
+	assert.Equal(t, [][]byte{f1[4:]}, o.Peek(nil, 8), "the head is the rest of the frame")
+	o.coalesce = true
+	assert.Equal(t, joined([][]byte{f1[4:], f2, f3}), joined(o.Peek(nil, 8)), "the rest of the stream")
 
 	o.Advance(6 + 5) // the rest of f1 and 5 bytes of f2
 	assert.Equal(t, 45, o.Pending(), "pending after crossing a frame boundary")
-	assert.Equal(t, joined([][]byte{f2[5:], f3}), joined(o.Peek(nil, 8, true)), "the rest of the stream")
+	assert.Equal(t, joined([][]byte{f2[5:], f3}), joined(o.Peek(nil, 8)), "the rest of the stream")
 
 	o.Advance(15) // exactly the rest of f2
-	assert.Equal(t, [][]byte{f3}, o.Peek(nil, 8, true), "a whole frame at the head")
+	assert.Equal(t, [][]byte{f3}, o.Peek(nil, 8), "a whole frame at the head")
 
 	empty, closeNow = o.Advance(30)
 	assert.True(t, empty, "everything written")
@@ -58,9 +61,9 @@ func TestOutboxPeekAdvance(t *testing.T) {
 	assert.Nil(t, o.q, "an idle outbox holds no slice")
 	assert.Zero(t, o.stalledSince(), "an idle outbox is not stalled")
 
-	_, first, err := o.push(f1, 0)
+	pending, err := o.push(f1, 0)
 	require.NoError(t, err, "push after the drain")
-	assert.True(t, first, "the queue was empty again")
+	assert.Equal(t, len(f1), pending, "the queue was empty again")
 }
 
 func TestOutboxSlowConsumer(t *testing.T) {
@@ -78,37 +81,36 @@ func TestOutboxSlowConsumer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var o Outbox
+			o := Outbox{coalesce: true}
 			for i, fill := range []byte("abc") {
-				_, _, err := o.push(frameN(30, fill), limit)
+				_, err := o.push(frameN(30, fill), limit)
 				require.NoError(t, err, "frame %d fits", i)
 			}
 			o.Advance(tc.written)
 			before := o.Pending()
 			// fill up to the limit exactly, then one byte more
 			if room := limit - before; room >= 2 {
-				_, _, err := o.push(frameN(room, 'f'), limit)
+				_, err := o.push(frameN(room, 'f'), limit)
 				require.NoError(t, err, "a frame that reaches the limit exactly is accepted")
 				assert.Equal(t, limit, o.Pending(), "queue at the limit")
 			}
-			pending, first, err := o.push(frameN(2, 'x'), limit)
+			pending, err := o.push(frameN(2, 'x'), limit)
 			assert.ErrorIs(t, err, ErrSlowConsumer, "a frame past the limit")
-			assert.False(t, first, "not a first frame")
 			want := append(append([]byte(nil), tc.keep...), closeFrame...)
-			assert.Equal(t, want, joined(o.Peek(nil, 64, true)),
+			assert.Equal(t, want, joined(o.Peek(nil, 64)),
 				"pending frames dropped but a partly written head; close 1008 queued last")
 			assert.Equal(t, len(want), pending, "pending returned")
 			assert.Equal(t, len(want), o.Pending(), "Pending")
 			assert.True(t, o.Closing(), "the outbox is closing")
 
-			_, _, err = o.push(frameN(2, 'y'), limit)
+			_, err = o.push(frameN(2, 'y'), limit)
 			assert.ErrorIs(t, err, ErrClosing, "nothing accepted afterwards")
-			_, _, err = o.push(frameN(2, 'y'), 0)
+			_, err = o.push(frameN(2, 'y'), 0)
 			assert.ErrorIs(t, err, ErrClosing, "not even without a limit")
 			assert.False(t, o.closeWith(CloseFrame(CloseGoingAway, "")), "no second close frame")
 			assert.Equal(t, len(want), o.Pending(), "nothing was added")
 
-			out := o.Peek(nil, 64, true)
+			out := o.Peek(nil, 64)
 			fs := parseFrames(t, out[len(out)-1])
 			require.Len(t, fs, 1, "the last slice is one frame")
 			code, reason := fs[0].closeCode()
@@ -132,11 +134,11 @@ func TestOutboxNeverPassesLimit(t *testing.T) {
 	const limit = 1000
 	for seed := range uint64(50) {
 		rng := rand.New(rand.NewPCG(seed, 1))
-		var o Outbox
+		o := Outbox{coalesce: true}
 		var accepted, written []byte
 		for i := 0; ; i++ {
 			f := frameN(2+rng.IntN(126), byte('a'+i%26))
-			_, _, err := o.push(f, limit)
+			_, err := o.push(f, limit)
 			if err != nil {
 				require.ErrorIs(t, err, ErrSlowConsumer, "seed %d: the only refusal is the slow consumer", seed)
 				break
@@ -144,13 +146,13 @@ func TestOutboxNeverPassesLimit(t *testing.T) {
 			accepted = append(accepted, f...)
 			require.LessOrEqual(t, o.Pending(), limit, "seed %d: pending within the limit", seed)
 			if rng.IntN(3) == 0 {
-				b := joined(o.Peek(nil, 64, true))
+				b := joined(o.Peek(nil, 64))
 				n := rng.IntN(len(b) + 1)
 				written = append(written, b[:n]...)
 				o.Advance(n)
 			}
 		}
-		rest := joined(o.Peek(nil, 64, true))
+		rest := joined(o.Peek(nil, 64))
 		written = append(written, rest...)
 		closeFrame := CloseFrame(ClosePolicy, "slow consumer")
 		require.True(t, bytes.HasSuffix(written, closeFrame), "seed %d: the stream ends with close 1008", seed)
@@ -161,40 +163,40 @@ func TestOutboxNeverPassesLimit(t *testing.T) {
 }
 
 func TestOutboxCloseWith(t *testing.T) {
-	var o Outbox
-	_, _, err := o.push(frameN(10, 'a'), 0)
+	o := Outbox{coalesce: true}
+	_, err := o.push(frameN(10, 'a'), 0)
 	require.NoError(t, err, "push")
 	goingAway := CloseFrame(CloseGoingAway, "going away")
 	assert.True(t, o.closeWith(goingAway), "the first close frame is queued")
 	assert.False(t, o.closeWith(goingAway), "only one close frame")
 	assert.True(t, o.Closing(), "closing")
-	assert.Equal(t, [][]byte{frameN(10, 'a'), goingAway}, o.Peek(nil, 8, true), "pending frames go out before the close frame")
+	assert.Equal(t, [][]byte{frameN(10, 'a'), goingAway}, o.Peek(nil, 8), "pending frames go out before the close frame")
 	assert.NotZero(t, o.stalledSince(), "a closing outbox counts for the write timeout")
 	_, closeNow := o.Advance(10 + len(goingAway))
 	assert.True(t, closeNow, "close the socket once the close frame is out")
 }
 
 func TestOutboxMarkClosed(t *testing.T) {
-	var o Outbox
-	_, _, err := o.push(frameN(10, 'a'), 0)
+	o := Outbox{coalesce: true}
+	_, err := o.push(frameN(10, 'a'), 0)
 	require.NoError(t, err, "push")
 	o.markClosed()
 	assert.Zero(t, o.Pending(), "nothing pending")
-	assert.Nil(t, o.Peek(nil, 8, true), "nothing to write")
+	assert.Nil(t, o.Peek(nil, 8), "nothing to write")
 	assert.Nil(t, o.q, "no slice held")
-	_, _, err = o.push(frameN(10, 'b'), 0)
+	_, err = o.push(frameN(10, 'b'), 0)
 	assert.ErrorIs(t, err, ErrClosing, "a closed outbox accepts nothing")
 	assert.Zero(t, o.stalledSince(), "a closed outbox is not stalled")
 }
 
 func TestOutboxStalledSince(t *testing.T) {
-	var o Outbox
+	o := Outbox{coalesce: true}
 	assert.Zero(t, o.stalledSince(), "empty: not stalled")
-	_, _, err := o.push(frameN(10, 'a'), 0)
+	_, err := o.push(frameN(10, 'a'), 0)
 	require.NoError(t, err, "push")
 	s1 := o.stalledSince()
 	assert.NotZero(t, s1, "pending: the clock runs")
-	_, _, err = o.push(frameN(10, 'b'), 0)
+	_, err = o.push(frameN(10, 'b'), 0)
 	require.NoError(t, err, "push")
 	assert.Equal(t, s1, o.stalledSince(), "more frames do not reset the clock")
 	for time.Now().UnixNano() <= s1 { // let the clock move on
@@ -206,19 +208,19 @@ func TestOutboxStalledSince(t *testing.T) {
 // A frame a blocking writer took with Peek but has not reported written
 // yet must survive a slow-consumer breach, so the close frame follows it.
 func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
-	var o Outbox
+	o := Outbox{coalesce: true}
 	a, b := bytes.Repeat([]byte{'a'}, 40), bytes.Repeat([]byte{'b'}, 40)
-	_, _, err := o.push(a, 100)
+	_, err := o.push(a, 100)
 	require.NoError(t, err)
-	inflight := o.Peek(nil, 8, true) // the writer is now writing a
+	inflight := o.Peek(nil, 8) // the writer is now writing a
 	require.Len(t, inflight, 1)
-	_, _, err = o.push(b, 100)
+	_, err = o.push(b, 100)
 	require.NoError(t, err)
-	_, _, err = o.push(b, 100) // 120 > 100: breach
+	_, err = o.push(b, 100) // 120 > 100: breach
 	require.ErrorIs(t, err, ErrSlowConsumer)
 	_, closeNow := o.Advance(len(a)) // the write of a completes
 	assert.False(t, closeNow, "the close frame has not been written yet")
-	rest := o.Peek(nil, 8, true)
+	rest := o.Peek(nil, 8)
 	require.Len(t, rest, 1, "only the close frame is left: b was dropped, a was kept")
 	assert.Equal(t, closeSlowConsumer, rest[0])
 	_, closeNow = o.Advance(len(rest[0]))
@@ -228,12 +230,12 @@ func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
 // A connection that is never drained reuses the room of the frames it has
 // written: its list does not grow with the frames that went through it.
 func TestOutboxReusesWrittenRoom(t *testing.T) {
-	var o Outbox
+	o := Outbox{coalesce: true}
 	frame := []byte("0123456789")
-	_, _, err := o.push(frame, 0)
+	_, err := o.push(frame, 0)
 	require.NoError(t, err)
 	for range 10000 {
-		_, _, err := o.push(frame, 0)
+		_, err := o.push(frame, 0)
 		require.NoError(t, err)
 		empty, _ := o.Advance(len(frame))
 		require.False(t, empty, "one frame stays pending")
@@ -242,7 +244,7 @@ func TestOutboxReusesWrittenRoom(t *testing.T) {
 	assert.Len(t, o.q.pending(), 1)
 	assert.LessOrEqual(t, cap(o.q.s), 16, "the list stays at its pooled size")
 	assert.Equal(t, len(frame), o.Pending())
-	got := o.Peek(nil, 8, true)
+	got := o.Peek(nil, 8)
 	assert.Equal(t, [][]byte{frame}, got)
 	empty, _ := o.Advance(len(frame))
 	assert.True(t, empty)

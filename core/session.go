@@ -19,6 +19,8 @@ type Sub struct {
 // Messages of one connection must be handled one at a time, in order. It may
 // block in the Authenticator during a login: transports that must not block
 // use Parse and Apply, and hand a login (Request.MayBlock) to a goroutine.
+// Like Parse and Apply, it never panics: a panic while handling closes this
+// connection with 1011.
 func (c *Conn) Handle(ctx context.Context, msg []byte) {
 	if req, ok := c.Parse(msg); ok {
 		c.Apply(ctx, req)
@@ -29,6 +31,7 @@ func (c *Conn) Handle(ctx context.Context, msg []byte) {
 // (invalid closes with 1007), JSON. It answers what it can itself and
 // returns ok false; else the request, for Apply.
 func (c *Conn) Parse(msg []byte) (req Request, ok bool) {
+	defer c.recoverRequest(&ok)
 	c.Touch()
 	if len(msg) == 4 && (msg[0]|0x20) == 'p' && (msg[1]|0x20) == 'i' && (msg[2]|0x20) == 'n' && (msg[3]|0x20) == 'g' {
 		c.reply(pongText)
@@ -49,6 +52,7 @@ func (c *Conn) Parse(msg []byte) (req Request, ok bool) {
 
 // Apply runs the session rules for a parsed request and answers it.
 func (c *Conn) Apply(ctx context.Context, req Request) {
+	defer c.recoverRequest(nil)
 	status, text := c.apply(ctx, req)
 	c.answer(req, status, text)
 }
@@ -62,7 +66,7 @@ func (c *Conn) answer(req Request, status int, text string) {
 }
 
 // apply runs the session rules for a decoded request. Checks run in the
-// order of PROTOCOL.md: login (401), topic (400), limits (429).
+// order of docs/protocol.md: login (401), topic (400), limits (429).
 func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 	if req.Code.NeedsLogin() && c.UID() == "" {
 		return StatusUnauthorized, "login required"

@@ -2,7 +2,7 @@
 // variant must pass. Its cases follow the categories of the Autobahn
 // testsuite's fuzzing cases: 1 framing, 2 pings and pongs, 3 reserved bits,
 // 4 opcodes, 5 fragmentation, 6 UTF-8, 7 close handling, 9 limits. The
-// server has no echo, so each case observes what PROTOCOL.md promises:
+// server has no echo, so each case observes what docs/protocol.md promises:
 // replies to requests, pong for ping, the close code of a violation, and
 // the socket closing after the close frame.
 //

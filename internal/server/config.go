@@ -25,8 +25,9 @@ type Config struct {
 	JWTSecret      string // HS256 login; empty with AuthURL empty: login refused
 	AuthURL        string // HTTP callback login
 	AuthTimeout    time.Duration
-	APIKey         string // push API bearer key; empty: no key
-	PushFormat     string // json | raw
+	Auth           core.Authenticator // not nil: the login check, in place of JWTSecret and AuthURL (embedders, tests)
+	APIKey         string             // push API bearer key; empty: no key
+	PushFormat     string             // json | raw
 	Shards         int
 	Limits         core.Limits
 	MaxConns       int // 0: no limit

@@ -75,6 +75,8 @@ func New(cfg Config) (*Server, error) {
 
 func authenticator(cfg Config) core.Authenticator {
 	switch {
+	case cfg.Auth != nil:
+		return cfg.Auth
 	case cfg.JWTSecret != "":
 		return auth.JWT{Secret: []byte(cfg.JWTSecret)}
 	case cfg.AuthURL != "":

@@ -62,7 +62,7 @@ func NewBatched(cfg BatchConfig) *Batched {
 func (b *Batched) Config() BatchConfig { return b.cfg }
 
 // Queued implements core.Policy.
-func (b *Batched) Queued(c *core.Conn, pending int, _ bool) {
+func (b *Batched) Queued(c *core.Conn, pending int) {
 	if pending >= b.cfg.Bytes {
 		c.Stats().Flushes.Add(1)
 		c.Link().Kick()

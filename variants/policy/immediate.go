@@ -11,7 +11,7 @@ import "github.com/gpush/gpush/core"
 type Immediate struct{}
 
 // Queued implements core.Policy.
-func (Immediate) Queued(c *core.Conn, _ int, _ bool) { c.Link().Kick() }
+func (Immediate) Queued(c *core.Conn, _ int) { c.Link().Kick() }
 
 // Coalesce implements core.Policy.
 func (Immediate) Coalesce() bool { return false }

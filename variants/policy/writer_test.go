@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,19 +26,18 @@ type counters struct {
 }
 
 // memLink is an in-memory transport: Kick drains the outbox with Peek and
-// Advance as a socket writer would (one writer at a time, like the epoll
-// transport: a Kick that finds another writer leaves the work to it), and
+// Advance as a socket writer would (one writer at a time, core.Kicker like
+// the epoll transport: a Kick that finds another writer leaves the work to
+// it), and
 // counts each Peek that returned data as one write.
 type memLink struct {
-	c        *core.Conn
-	coalesce bool
-	all      *counters
-	record   bool // keep the bytes written in log
+	c      *core.Conn
+	all    *counters
+	record bool // keep the bytes written in log
 
 	kicks  atomic.Int64
 	writes atomic.Int64
-	kicked atomic.Bool
-	wmu    sync.Mutex // one writer at a time; guards log and arr
+	wmu    core.Kicker // one writer at a time; guards log and arr
 	log    []byte
 	arr    [64][]byte
 }
@@ -47,21 +45,13 @@ type memLink struct {
 // Kick implements core.Link.
 func (l *memLink) Kick() {
 	l.kicks.Add(1)
-	l.kicked.Store(true)
-	for l.wmu.TryLock() {
-		l.kicked.Store(false)
-		l.drain()
-		l.wmu.Unlock()
-		if !l.kicked.Load() {
-			return
-		}
-	}
+	l.wmu.Kick(l.drain)
 }
 
 // drain writes until the outbox is empty. l.wmu is held.
 func (l *memLink) drain() {
 	for {
-		bufs := l.c.Out.Peek(l.arr[:0], len(l.arr), l.coalesce)
+		bufs := l.c.Out.Peek(l.arr[:0], len(l.arr))
 		if len(bufs) == 0 {
 			return
 		}
@@ -106,7 +96,7 @@ func newFanout(tb testing.TB, p core.Policy, n int, record bool) *fanout {
 	tb.Cleanup(f.hub.Close)
 	f.links = make([]*memLink, n)
 	for i := range f.links {
-		l := &memLink{coalesce: p.Coalesce(), all: &f.all, record: record}
+		l := &memLink{all: &f.all, record: record}
 		l.c = f.hub.Open(l)
 		f.links[i] = l
 	}

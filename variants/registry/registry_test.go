@@ -57,8 +57,8 @@ func (nopLink) Abort() {}
 
 type nopPolicy struct{}
 
-func (nopPolicy) Queued(*core.Conn, int, bool) {}
-func (nopPolicy) Coalesce() bool               { return false }
+func (nopPolicy) Queued(*core.Conn, int) {}
+func (nopPolicy) Coalesce() bool         { return false }
 
 // newConns returns n connections with distinct ids, not yet in any registry.
 func newConns(tb testing.TB, n int) []*core.Conn {

@@ -2,8 +2,6 @@ package epoll
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -31,9 +29,7 @@ type conn struct {
 	gone bool // closed and forgotten
 
 	closed bool        // fd is closed: write nothing; guarded by wmu
-	kicked atomic.Bool // output is waiting for a writer
-	wmu    sync.Mutex  // one writer at a time; guards closed and iov, and c while attach sets it
-	iov    *poll.IOV   // writev scratch, pooled while not writing
+	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it
 
 	// side is set while a goroutine of its own handles this connection's
 	// requests (a login and what follows it): only then does a connection
@@ -107,27 +103,25 @@ func (ec *conn) dispatch(msg []byte) error {
 		}
 		q.mu.Unlock()
 	}
-	ec.safely(func() {
-		req, ok := ec.c.Parse(msg) // decoded once, on the loop
-		if !ok {
-			return
-		}
-		if !req.MayBlock() {
-			ec.c.Apply(ec.l.t.ctx, req)
-			return
-		}
-		q := &sideQueue{}
-		ec.side.Store(q)
-		go ec.work(q, func() { ec.c.Apply(ec.l.t.ctx, req) })
-	})
+	req, ok := ec.c.Parse(msg) // decoded once, on the loop
+	if !ok {
+		return nil
+	}
+	if !req.MayBlock() {
+		ec.c.Apply(ec.l.t.ctx, req)
+		return nil
+	}
+	q := &sideQueue{}
+	ec.side.Store(q)
+	go ec.work(q, req)
 	return nil
 }
 
-// work runs first (a login) and then handles whatever queued behind it,
+// work applies first (a login) and then handles whatever queued behind it,
 // in order; when nothing is left it marks q done and lets the loop handle
-// requests again.
-func (ec *conn) work(q *sideQueue, first func()) {
-	ec.safely(first)
+// requests again. Core recovers a panic in a request (close 1011).
+func (ec *conn) work(q *sideQueue, first core.Request) {
+	ec.c.Apply(ec.l.t.ctx, first)
 	for {
 		q.mu.Lock()
 		if len(q.msgs) == 0 {
@@ -140,37 +134,15 @@ func (ec *conn) work(q *sideQueue, first func()) {
 		q.msgs[0] = nil
 		q.msgs = q.msgs[1:]
 		q.mu.Unlock()
-		ec.safely(func() { ec.c.Handle(ec.l.t.ctx, msg) })
+		ec.c.Handle(ec.l.t.ctx, msg)
 	}
-}
-
-// safely runs a request handler; a panic closes this connection with 1011,
-// not the server.
-func (ec *conn) safely(f func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			slog.Error("request handler panicked", "conn", ec.c.ID(), "panic", fmt.Sprint(r))
-			ec.c.CloseWith(core.CloseInternal, "internal error")
-		}
-	}()
-	f()
 }
 
 var iovPool = sync.Pool{New: func() any { return new(poll.IOV) }}
 
 // Kick implements core.Link: the caller writes what is queued, unless
 // another goroutine is writing, which then writes it too.
-func (ec *conn) Kick() {
-	ec.kicked.Store(true)
-	for ec.wmu.TryLock() {
-		ec.kicked.Store(false)
-		ec.flush()
-		ec.wmu.Unlock()
-		if !ec.kicked.Load() {
-			return
-		}
-	}
-}
+func (ec *conn) Kick() { ec.wmu.Kick(ec.flush) }
 
 // flush writes until the queue is empty or the socket is full. ec.wmu is
 // held.
@@ -183,7 +155,7 @@ func (ec *conn) flush() {
 	defer iovPool.Put(iov)
 	var arr [64][]byte
 	for {
-		bufs := ec.c.Out.Peek(arr[:0], len(arr), ec.l.t.coalesce)
+		bufs := ec.c.Out.Peek(arr[:0], len(arr))
 		if len(bufs) == 0 {
 			return
 		}

@@ -1,5 +1,5 @@
 // Package epoll is the event-loop transport: connections are raw file
-// descriptors in an edge-triggered epoll (internal/poll), client frames are
+// descriptors in an edge-triggered epoll (package poll, beside it), client frames are
 // parsed by an incremental parser (core/wsframe) that resumes at any byte,
 // and no goroutine is kept per connection. A fixed number of loops read;
 // whoever queues output (a pusher, a flusher, the loop) writes it, without
@@ -24,21 +24,20 @@ import (
 
 // Transport serves WebSocket connections from event loops.
 type Transport struct {
-	hub      *core.Hub
-	loops    []*loop
-	coalesce bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	mu       sync.Mutex // guards next
-	next     int
+	hub    *core.Hub
+	loops  []*loop
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex // guards next
+	next   int
 }
 
 // New starts one event loop per GOMAXPROCS. It returns poll.ErrUnsupported
 // where there is no epoll.
 func New(hub *core.Hub) (*Transport, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Transport{hub: hub, coalesce: hub.Policy().Coalesce(), ctx: ctx, cancel: cancel}
+	t := &Transport{hub: hub, ctx: ctx, cancel: cancel}
 	for range runtime.GOMAXPROCS(0) {
 		l, err := newLoop(t)
 		if err != nil {

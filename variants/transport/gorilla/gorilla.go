@@ -51,7 +51,7 @@ func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the client
 	}
 	ws.SetReadLimit(int64(t.hub.Limits().MaxFrame))
-	l := &link{ws: ws, nc: ws.NetConn(), kick: make(chan struct{}, 1), quit: make(chan struct{}), wrote: make(chan struct{}), coalesce: t.hub.Policy().Coalesce(), stats: t.hub.Stats()}
+	l := &link{ws: ws, nc: ws.NetConn(), kick: make(chan struct{}, 1), quit: make(chan struct{}), wrote: make(chan struct{}), stats: t.hub.Stats()}
 	l.c = t.hub.Open(l)
 	ws.SetPingHandler(func(p string) error { l.c.Pong([]byte(p)); return nil })
 	ws.SetPongHandler(func(string) error { l.c.Touch(); return nil })
@@ -123,15 +123,14 @@ func (t *Transport) finish(l *link) {
 
 // link is the transport side of one connection.
 type link struct {
-	c        *core.Conn
-	ws       *websocket.Conn
-	nc       net.Conn
-	kick     chan struct{}
-	quit     chan struct{}
-	wrote    chan struct{} // closed when the close frame went out
-	once     sync.Once
-	coalesce bool
-	stats    *core.Stats
+	c     *core.Conn
+	ws    *websocket.Conn
+	nc    net.Conn
+	kick  chan struct{}
+	quit  chan struct{}
+	wrote chan struct{} // closed when the close frame went out
+	once  sync.Once
+	stats *core.Stats
 }
 
 // Kick implements core.Link.
@@ -159,7 +158,7 @@ func (l *link) writeLoop() {
 		case <-l.kick:
 		}
 		for {
-			bufs = l.c.Out.Peek(bufs[:0], 1024, l.coalesce)
+			bufs = l.c.Out.Peek(bufs[:0], 1024)
 			if len(bufs) == 0 {
 				break
 			}

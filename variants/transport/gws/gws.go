@@ -22,18 +22,17 @@ import (
 
 // Transport upgrades HTTP requests to connections served by gws.
 type Transport struct {
-	hub      *core.Hub
-	up       *gws.Upgrader
-	coalesce bool
-	wg       sync.WaitGroup // read loops and write jobs
-	ctx      context.Context
-	cancel   context.CancelFunc
+	hub    *core.Hub
+	up     *gws.Upgrader
+	wg     sync.WaitGroup // read loops and write jobs
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // New returns a transport that feeds hub.
 func New(hub *core.Hub) *Transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Transport{hub: hub, coalesce: hub.Policy().Coalesce(), ctx: ctx, cancel: cancel}
+	t := &Transport{hub: hub, ctx: ctx, cancel: cancel}
 	t.up = gws.NewUpgrader(handler{t}, &gws.ServerOption{
 		ReadMaxPayloadSize: hub.Limits().MaxFrame, // breach: gws closes with 1009
 		CheckUtf8Enabled:   false,                 // core.Conn.Handle checks text: 1007

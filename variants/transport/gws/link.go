@@ -65,7 +65,7 @@ func (l *link) flush() {
 	defer bufsPool.Put(arr)
 	st := l.t.hub.Stats()
 	for {
-		bufs := l.c.Out.Peek(arr[:0], len(arr), l.t.coalesce)
+		bufs := l.c.Out.Peek(arr[:0], len(arr))
 		if len(bufs) == 0 {
 			return
 		}

@@ -33,7 +33,7 @@ import (
 //
 // Whoever kicks writes (a pusher, a flusher, nbio's task pool), never
 // blocking: one writer at a time (wmu), and a kick that finds the writer
-// busy leaves the work to it (kicked), as in variants/epoll.
+// busy leaves the work to it: core.Kicker, as in the epoll transport.
 
 // link is the transport side of one connection.
 type link struct {
@@ -44,15 +44,14 @@ type link struct {
 
 	live    atomic.Bool // the handshake response is out: frames may follow
 	done    atomic.Bool // reading stopped: a close frame or a violation came
-	kicked  atomic.Bool // output is waiting for a writer
 	writing atomic.Bool // a writer is inside nbc.Write
 	parked  atomic.Bool // nbio holds unwritten bytes; its drain kicks again
 
 	handed  atomic.Int64 // bytes handed to nbc.Write, added under wmu
 	written atomic.Int64 // bytes nbio wrote to the socket
 
-	wmu    sync.Mutex // one writer at a time; guards finish
-	finish bool       // close the socket once nbio has written what it holds
+	wmu    core.Kicker // one writer at a time; guards finish
+	finish bool        // close the socket once nbio has written what it holds
 
 	masks maskCheck // owned by onData
 }
@@ -65,17 +64,7 @@ func (l *link) start() {
 
 // Kick implements core.Link: the caller writes what is queued, unless
 // another goroutine is writing, which then writes it too.
-func (l *link) Kick() {
-	l.kicked.Store(true)
-	for l.wmu.TryLock() {
-		l.kicked.Store(false)
-		l.flush()
-		l.wmu.Unlock()
-		if !l.kicked.Load() {
-			return
-		}
-	}
-}
+func (l *link) Kick() { l.wmu.Kick(l.flush) }
 
 // Abort implements core.Link.
 func (l *link) Abort() { l.shut() }
@@ -126,7 +115,7 @@ func (l *link) flush() {
 			l.shut()
 			return
 		}
-		bufs := l.c.Out.Peek(arr[:0], len(arr), l.t.coalesce)
+		bufs := l.c.Out.Peek(arr[:0], len(arr))
 		if len(bufs) == 0 {
 			return
 		}

@@ -25,12 +25,11 @@ import (
 
 // Transport serves WebSocket connections from an nbio engine.
 type Transport struct {
-	hub      *core.Hub
-	engine   *nbhttp.Engine
-	up       *websocket.Upgrader
-	coalesce bool
-	ctx      context.Context // requests' context; Close cancels it
-	cancel   context.CancelFunc
+	hub    *core.Hub
+	engine *nbhttp.Engine
+	up     *websocket.Upgrader
+	ctx    context.Context // requests' context; Close cancels it
+	cancel context.CancelFunc
 }
 
 // New starts an nbio engine with nbio's default number of pollers and no
@@ -38,7 +37,7 @@ type Transport struct {
 func New(hub *core.Hub) (*Transport, error) {
 	useSlog()
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &Transport{hub: hub, coalesce: hub.Policy().Coalesce(), ctx: ctx, cancel: cancel}
+	t := &Transport{hub: hub, ctx: ctx, cancel: cancel}
 	t.engine = nbhttp.NewEngine(nbhttp.Config{
 		Name:                    "gpush",
 		ReleaseWebsocketPayload: true, // payloads go back to nbio's pool after each handler
