@@ -55,6 +55,7 @@ func parse(args []string, stderr io.Writer) (server.Config, options, error) {
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", 10*time.Millisecond, "batched writes: flush this long after the first pending frame")
 	fs.IntVar(&cfg.FlushBytes, "flush-bytes", 16<<10, "batched writes: flush at once when this many bytes are pending")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM, time to flush queued output before closing")
+	fs.BoolVar(&cfg.Demo, "demo", false, "serve a demo page built on the JavaScript client at /demo/ on the HTTP address")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn, error or off")
 	configPath := fs.String("config", "", "YAML file of settings with the flag names as keys (flags and GPUSH_ variables win)")
 	if err := fs.Parse(args); err != nil {

@@ -26,6 +26,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 1000, cfg.Limits.MaxBatch)
 	assert.Equal(t, 1<<20, cfg.Limits.MaxQueued)
 	assert.Equal(t, 60*time.Second, cfg.Limits.IdleTimeout)
+	assert.False(t, cfg.Demo, "the demo page is off by default")
 }
 
 func TestEnvAndFlagPrecedence(t *testing.T) {
@@ -93,7 +94,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	var stderr bytes.Buffer
 	assert.Equal(t, 0, run([]string{"-h"}, &bytes.Buffer{}, &stderr))
 	for _, name := range []string{"ws-addr", "grpc-addr", "http-addr", "variant", "jwt-secret", "auth-url", "api-key",
-		"push-format", "shards", "max-frame", "max-subs", "max-queued", "idle-timeout", "max-conns", "config", "flush-interval", "drain-timeout"} {
+		"push-format", "shards", "max-frame", "max-subs", "max-queued", "idle-timeout", "max-conns", "config", "flush-interval", "drain-timeout", "demo"} {
 		assert.Contains(t, stderr.String(), "-"+name, "gpushd -h documents -%s", name)
 	}
 	assert.Contains(t, stderr.String(), "(default 4096)", "defaults are shown")

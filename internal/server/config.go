@@ -36,6 +36,7 @@ type Config struct {
 	FlushInterval  time.Duration
 	FlushBytes     int
 	DrainTimeout   time.Duration // 0: 5 s
+	Demo           bool          // serve the demo page at /demo/ on HTTPAddr
 	Logger         *slog.Logger  // nil: slog.Default()
 	// WrapRegistry, when set, wraps the variant's registry: tests use it to
 	// pause a registry walk at a chosen moment.

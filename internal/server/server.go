@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	jsclient "github.com/gpush/gpush/clients/js"
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/auth"
 	"github.com/gpush/gpush/pushapi"
@@ -126,6 +127,10 @@ func (s *Server) buildAPIs() error {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", s.readyz)
 	mux.HandleFunc("/debug/gpush/memory", s.memory)
+	if s.cfg.Demo {
+		_, wsPort, _ := net.SplitHostPort(s.wsLn.Addr().String())
+		mux.Handle("/demo/", jsclient.Demo(wsPort))
+	}
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.wsSrv = &http.Server{Handler: http.HandlerFunc(s.gate), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	if s.pprofLn != nil {
@@ -182,6 +187,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.ready.Store(true)
 	s.cfg.Logger.Info("gpushd serving", "variant", s.cfg.Variant, "ws", "ws://"+s.wsLn.Addr().String()+"/ws",
 		"grpc", s.grpcLn.Addr().String(), "http", "http://"+s.httpLn.Addr().String())
+	if s.cfg.Demo {
+		s.cfg.Logger.Info("gpushd demo page", "url", "http://"+s.httpLn.Addr().String()+"/demo/")
+	}
 	var err error
 	select {
 	case <-ctx.Done():
