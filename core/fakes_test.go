@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gpush/gpush/core/wsframe"
 )
 
 // testRegistry is the simplest core.Registry, one RWMutex over maps; the
@@ -182,28 +184,20 @@ func (f wsFrame) closeCode() (int, string) {
 }
 
 // parseFrames decodes a stream of server frames: each must be final,
-// unmasked, without reserved bits, and complete.
+// unmasked, without reserved bits, complete, and its length encoded in the
+// fewest bytes (the header AppendFrame writes).
 func parseFrames(t testing.TB, b []byte) []wsFrame {
 	t.Helper()
 	var out []wsFrame
 	for len(b) > 0 {
-		require.GreaterOrEqual(t, len(b), 2, "a frame header has 2 bytes at least")
-		require.Equal(t, byte(0x80), b[0]&0xF0, "FIN set, no reserved bits")
-		require.Zero(t, b[1]&0x80, "server frames are not masked")
-		n, h := uint64(b[1]&0x7F), 2
-		switch n {
-		case 126:
-			require.GreaterOrEqual(t, len(b), 4, "16-bit length")
-			n, h = uint64(binary.BigEndian.Uint16(b[2:])), 4
-			require.GreaterOrEqual(t, n, uint64(126), "minimal length encoding")
-		case 127:
-			require.GreaterOrEqual(t, len(b), 10, "64-bit length")
-			n, h = binary.BigEndian.Uint64(b[2:]), 10
-			require.Greater(t, n, uint64(0xFFFF), "minimal length encoding")
-		}
-		require.GreaterOrEqual(t, uint64(len(b)-h), n, "the whole payload is there")
-		out = append(out, wsFrame{op: b[0] & 0x0F, payload: b[h : h+int(n)]})
-		b = b[h+int(n):]
+		h, p, n := wsframe.Cut(b)
+		require.NotZero(t, n, "a whole frame in % x", b[:min(len(b), 16)])
+		require.True(t, h.Fin, "FIN set")
+		require.Zero(t, h.Rsv, "no reserved bits")
+		require.False(t, h.Masked, "server frames are not masked")
+		require.Equal(t, wsframe.AppendFrame(nil, h.OpCode, true, p), b[:n], "minimal length encoding")
+		out = append(out, wsFrame{op: byte(h.OpCode), payload: p})
+		b = b[n:]
 	}
 	return out
 }

@@ -3,10 +3,8 @@ package servertest
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 )
 
 // Raw is a WebSocket client on a bare TCP socket, for sending frames no
@@ -36,34 +35,19 @@ func (s *Server) DialRaw(t testing.TB) *Raw {
 // TryDialRaw is DialRaw returning what went wrong instead of failing t,
 // for suites that report a server's behaviour rather than enforce it.
 func (s *Server) TryDialRaw(t testing.TB) (*Raw, error) {
-	nc, err := net.Dial("tcp", s.WSAddr)
+	c, err := wsclient.Dial(s.WSAddr, wsclient.Config{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { nc.Close() })
-	_, err = fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", s.WSAddr)
-	if err != nil {
-		return nil, err
-	}
-	br := bufio.NewReader(nc)
-	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return nil, fmt.Errorf("handshake status %d", resp.StatusCode)
-	}
-	nc.SetReadDeadline(time.Time{})
-	return &Raw{t: t, NC: nc, br: br}, nil
+	t.Cleanup(func() { c.Close() })
+	return &Raw{t: t, NC: c.Conn, br: c.Frames.R}, nil
 }
 
 // Mask is the mask key Raw uses.
-var Mask = [4]byte{0x12, 0x34, 0x56, 0x78}
+var Mask = wsclient.Mask
 
 // Text returns a masked, final client text frame.
-func Text(s string) []byte { return wsframe.AppendMaskedFrame(nil, ws.OpText, true, Mask, []byte(s)) }
+func Text(s string) []byte { return wsclient.Text(s) }
 
 // Write sends b as it is.
 func (r *Raw) Write(b []byte) {

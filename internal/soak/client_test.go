@@ -3,7 +3,6 @@
 package soak
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
@@ -24,7 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpush/gpush/core"
-	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/variants"
@@ -40,21 +39,17 @@ var faultVariants = []string{variants.Default, "gorilla-sharded-batched"}
 // connecting) so that a client which stops reading stalls the server soon.
 type client struct {
 	nc  net.Conn
-	br  *bufio.Reader
+	ws  *wsclient.Conn
 	wmu sync.Mutex // one writer at a time: a heartbeat may write beside requests
-	big []byte     // payloads that do not fit in br
 }
-
-const handshake = "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
 // dial connects to addr and completes the WebSocket handshake. rcvbuf > 0
 // sets the socket's receive buffer; bufSize is the read buffer, which should
 // hold the largest frame the client reads with a deadline (see frame).
 func dial(addr string, rcvbuf, bufSize int) (*client, error) {
-	d := net.Dialer{Timeout: 20 * time.Second}
+	cfg := wsclient.Config{Dialer: net.Dialer{Timeout: 20 * time.Second}, Timeout: 20 * time.Second, BufSize: bufSize}
 	if rcvbuf > 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
+		cfg.Dialer.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			if err := rc.Control(func(fd uintptr) {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
@@ -64,28 +59,11 @@ func dial(addr string, rcvbuf, bufSize int) (*client, error) {
 			return serr
 		}
 	}
-	nc, err := d.Dial("tcp", addr)
+	c, err := wsclient.Dial(addr, cfg)
 	if err != nil {
 		return nil, err
 	}
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := fmt.Fprintf(nc, handshake, addr); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	br := bufio.NewReaderSize(nc, bufSize)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("handshake: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		nc.Close()
-		return nil, fmt.Errorf("handshake: status %d", resp.StatusCode)
-	}
-	nc.SetDeadline(time.Time{})
-	return &client{nc: nc, br: br}, nil
+	return &client{nc: c.Conn, ws: c}, nil
 }
 
 // write sends b as it is.
@@ -98,74 +76,31 @@ func (c *client) write(b []byte) error {
 }
 
 // text sends one masked text frame.
-func (c *client) text(s string) error { return c.write(st.Text(s)) }
+func (c *client) text(s string) error { return c.write(wsclient.Text(s)) }
 
 // pong sends an unsolicited pong control frame: a heartbeat that asks for
 // no answer (RFC 6455, 5.5.3).
 func (c *client) pong() error {
-	return c.write(wsframe.AppendMaskedFrame(nil, ws.OpPong, true, st.Mask, nil))
+	return c.write(wsclient.Frame(ws.OpPong, nil))
 }
 
 // closeFrame sends a masked close frame with code.
 func (c *client) closeFrame(code ws.StatusCode) error {
-	return c.write(wsframe.AppendMaskedFrame(nil, ws.OpClose, true, st.Mask, wsframe.AppendClose(nil, code, "bye")[2:]))
+	return c.write(wsclient.Frame(ws.OpClose, append(binary.BigEndian.AppendUint16(nil, uint16(code)), "bye"...)))
 }
 
 // frame reads the next server frame; the payload is valid until the next
 // call. A frame that fits in the read buffer is consumed only once complete,
 // so a read deadline that passes leaves the stream intact for the next call.
-func (c *client) frame() (op ws.OpCode, payload []byte, err error) {
-	defer func() {
-		if errors.Is(err, io.EOF) && c.br.Buffered() > 0 {
-			err = io.ErrUnexpectedEOF // the stream ended inside a frame
-		}
-	}()
-	h, err := c.br.Peek(2)
+func (c *client) frame() (ws.OpCode, []byte, error) {
+	h, p, err := c.ws.Next()
 	if err != nil {
 		return 0, nil, err
 	}
-	if h[0]&0x80 == 0 || h[0]&0x70 != 0 || h[1]&0x80 != 0 {
-		return 0, nil, fmt.Errorf("server frame header % x: want final, unmasked, no reserved bits", h[:2])
+	if !h.Fin || h.Rsv != 0 || h.Masked {
+		return 0, nil, fmt.Errorf("server frame header %+v: want final, unmasked, no reserved bits", h)
 	}
-	op = ws.OpCode(h[0] & 0x0f)
-	hl, n := 2, uint64(h[1]&0x7f)
-	switch n {
-	case 126:
-		hl = 4
-	case 127:
-		hl = 10
-	}
-	if hl > 2 {
-		if h, err = c.br.Peek(hl); err != nil {
-			return 0, nil, err
-		}
-		if hl == 4 {
-			n = uint64(binary.BigEndian.Uint16(h[2:4]))
-		} else {
-			n = binary.BigEndian.Uint64(h[2:10])
-		}
-	}
-	if n > 1<<24 {
-		return 0, nil, fmt.Errorf("server frame of %d bytes", n)
-	}
-	total := hl + int(n)
-	if total <= c.br.Size() {
-		b, err := c.br.Peek(total)
-		if err != nil {
-			return 0, nil, err
-		}
-		c.br.Discard(total)
-		return op, b[hl:], nil
-	}
-	c.br.Discard(hl)
-	if cap(c.big) < int(n) {
-		c.big = make([]byte, n)
-	}
-	c.big = c.big[:n]
-	if _, err := io.ReadFull(c.br, c.big); err != nil {
-		return 0, nil, err
-	}
-	return op, c.big, nil
+	return h.OpCode, p, nil
 }
 
 // closeCode is the code of a close frame's payload, 0 for none.

@@ -1,0 +1,111 @@
+// Package wsclient is the client side of wsframe on a bare TCP socket: the
+// HTTP upgrade handshake and a Conn that writes masked frames and reads
+// whole server frames. It serves the clients that must control every byte
+// (test kits, fault tests, the load generator) where a WebSocket library
+// would refuse to send a broken frame or hide how the stream was cut.
+//
+// It imports only wsframe, so the benchmark harness and the module's
+// internal test kits can both use it with every import pointing inward.
+package wsclient
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/gpush/gpush/core/wsframe"
+)
+
+// Path is the WebSocket endpoint that Dial upgrades.
+const Path = "/ws"
+
+// Mask is the mask key of every frame a Conn builds; the server unmasks
+// whatever key a client picks, so one fixed key keeps streams readable.
+var Mask = [4]byte{0x12, 0x34, 0x56, 0x78}
+
+// ErrStatus is a handshake answered with another status than 101.
+var ErrStatus = errors.New("wsclient: handshake refused")
+
+// Config says how Dial connects.
+type Config struct {
+	Dialer  net.Dialer    // timeout and socket options of the TCP connect
+	Timeout time.Duration // deadline of the handshake; 0: none
+	BufSize int           // read buffer; a frame that fits is read without a copy (0: 4096)
+}
+
+// Conn is an upgraded connection. Reads go through Frames.R, which may
+// already hold bytes the server sent right after its response.
+type Conn struct {
+	net.Conn
+	Frames wsframe.Reader
+}
+
+// Dial connects to addr and upgrades the connection; on failure nothing
+// stays open.
+func Dial(addr string, c Config) (*Conn, error) {
+	nc, err := c.Dialer.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := Upgrade(nc, addr, c)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Upgrade runs the client handshake on nc for host within c.Timeout.
+func Upgrade(nc net.Conn, host string, c Config) (*Conn, error) {
+	if c.Timeout > 0 {
+		nc.SetDeadline(time.Now().Add(c.Timeout))
+		defer nc.SetDeadline(time.Time{})
+	}
+	if _, err := io.WriteString(nc, request(host)); err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	br := bufio.NewReaderSize(nc, c.bufSize())
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return nil, fmt.Errorf("%w: status %d", ErrStatus, resp.StatusCode)
+	}
+	return &Conn{Conn: nc, Frames: wsframe.Reader{R: br, Max: 1 << 24}}, nil
+}
+
+func (c Config) bufSize() int {
+	if c.BufSize > 0 {
+		return c.BufSize
+	}
+	return 4096
+}
+
+// request is the upgrade request for Path on host.
+func request(host string) string {
+	return "GET " + Path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+}
+
+// Read reads the stream after the handshake, buffered bytes first.
+func (c *Conn) Read(p []byte) (int, error) { return c.Frames.R.Read(p) }
+
+// Next reads the next whole server frame (see wsframe.Reader.Next); a
+// frame over 16 MiB is wsframe.ErrTooBig.
+func (c *Conn) Next() (ws.Header, []byte, error) { return c.Frames.Next() }
+
+// Frame is a final client frame masked with Mask.
+func Frame(op ws.OpCode, payload []byte) []byte {
+	return wsframe.AppendMaskedFrame(nil, op, true, Mask, payload)
+}
+
+// Text is a final client text frame masked with Mask.
+func Text(s string) []byte { return Frame(ws.OpText, []byte(s)) }
