@@ -16,16 +16,20 @@ import (
 
 // Bench runs every scenario against every variant.
 type Bench struct {
-	Server    string   // the gpushd binary
-	Loadgen   []string // argv of a generator process
-	Variants  []string
-	Scenarios []string // default: all
-	Profile   Profile
-	Runs      int
-	Out       string    // results directory: raw.jsonl is appended to
-	Progress  io.Writer // one line per job
-	RunID     string
-	Flags     map[string]string // extra gpushd flags for every server (name without the dash)
+	Server     string   // the gpushd binary
+	Loadgen    []string // argv of a generator process
+	Variants   []string
+	Scenarios  []string // default: all
+	Profile    Profile
+	Runs       int
+	Out        string    // results directory: raw.jsonl is appended to
+	Progress   io.Writer // one line per job
+	RunID      string
+	Flags      map[string]string // extra gpushd flags for every server (name without the dash)
+	PushMode   string            // how pushes are made (Modes; "": unary); the private scenario runs every mode
+	BatchSize  int               // items per PushBatch call (0: DefaultBatch)
+	Lanes      int               // private scenario: concurrent pushers (0: DefaultLanes)
+	ClosedLoop bool              // push as fast as calls return instead of at each load's rate
 
 	machine Machine
 	raw     *os.File
@@ -42,6 +46,9 @@ func (b *Bench) Run() ([]Row, error) {
 	}
 	if b.Progress == nil {
 		b.Progress = io.Discard
+	}
+	if err := checkMode(b.PushMode); err != nil {
+		return nil, err
 	}
 	b.machine = ThisMachine()
 	if err := os.MkdirAll(b.Out, 0o755); err != nil {

@@ -74,14 +74,22 @@ func TestBenchTiny(t *testing.T) {
 			assert.Positive(t, f[FigLatP99], "%s %s", r.Scenario, r.Variant)
 			assert.Positive(t, f[FigCPUPerDelivery], "%s %s", r.Scenario, r.Variant)
 			assert.Contains(t, f, FigWritesPerDelivery)
+			assert.Positive(t, f[FigCPUPerPush], "%s %s", r.Scenario, r.Variant)
+			assert.Positive(t, f[FigPushCalls], "%s %s", r.Scenario, r.Variant)
+		}
+		if r.Scenario == "private" {
+			seen["private/"+r.Variant+"/"+modeOf(r.Params)]++
 		}
 	}
 	for _, v := range b.Variants {
 		assert.Equal(t, 1, seen["idle/"+v], v)
 		assert.Equal(t, len(b.Profile.Fanout), seen["fanout/"+v], v)
 		assert.Equal(t, 2, seen["split/"+v], "split: a calm and an attacked row, %s", v)
-		for _, sc := range []string{"flood", "private", "churn"} {
+		for _, sc := range []string{"flood", "churn"} {
 			assert.Equal(t, 1, seen[sc+"/"+v], "%s %s", sc, v)
+		}
+		for _, m := range Modes {
+			assert.Equal(t, 1, seen["private/"+v+"/"+m], "private: a row per push mode, %s %s", m, v)
 		}
 	}
 	assert.Equal(t, len(b.Profile.FlushMs), seen["batch/epoll-sharded-batched"])
@@ -105,6 +113,49 @@ func TestBenchTiny(t *testing.T) {
 			if assert.NoError(t, err, plot+ext) {
 				assert.Positive(t, st.Size(), plot+ext)
 			}
+		}
+	}
+}
+
+// modeOf names a row's push mode from its parameters.
+func modeOf(params map[string]float64) string {
+	switch {
+	case params["batch"] > 0:
+		return ModeBatch
+	case params["stream"] > 0:
+		return ModeStream
+	}
+	return ModeUnary
+}
+
+// TestBenchPushModes runs fan-out and flood with batch and stream pushes:
+// every accepted push is delivered, in order, with fewer calls than pushes.
+func TestBenchPushModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs servers")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	bin := buildServer(t)
+	for _, mode := range []string{ModeBatch, ModeStream} {
+		b := &Bench{
+			Server: bin, Loadgen: []string{self}, Variants: []string{"epoll-sharded-batched"},
+			Scenarios: []string{"fanout", "flood"}, Profile: Profiles["tiny"], Runs: 1,
+			Out: t.TempDir(), Progress: testWriter{t}, PushMode: mode, BatchSize: 10,
+		}
+		rows, err := b.Run()
+		require.NoError(t, err)
+		require.Len(t, rows, len(b.Profile.Fanout)+1, mode)
+		for _, r := range rows {
+			f := r.Figures
+			assert.Equal(t, mode, modeOf(r.Params), "%s %s", mode, r.Scenario)
+			for _, n := range r.Notes {
+				assert.NotContains(t, n, "error", "%s %s", mode, r.Scenario)
+			}
+			assert.Positive(t, f[FigPushesAccepted], "%s %s", mode, r.Scenario)
+			assert.Equal(t, f[FigExpected], f[FigDelivered], "%s %s: every accepted push delivered", mode, r.Scenario)
+			assert.Zero(t, f[FigOutOfOrder], "%s %s", mode, r.Scenario)
+			assert.Less(t, f[FigPushCalls], f[FigPushesAccepted], "%s %s: a call carries many pushes", mode, r.Scenario)
 		}
 	}
 }

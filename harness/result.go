@@ -71,6 +71,8 @@ const (
 	FigWritesPerDelivery  = "writes_per_delivery" // syscw delta minus idle baseline, per delivery
 	FigCPUPerDelivery     = "cpu_us_per_delivery" // server CPU time per delivery, us
 	FigDeliveriesPerCPU   = "deliveries_per_cpu_s"
+	FigCPUPerPush         = "cpu_us_per_push"  // server CPU time per accepted push, us (private: one delivery each)
+	FigPushCalls          = "push_calls"       // push API calls made (a batch or a stream is one)
 	FigServerCPU          = "server_cpu_s"     // over the window
 	FigClientCPU          = "client_cpu_s"     // the generators' own CPU over the window
 	FigMachineCPU         = "machine_cpu_util" // whole machine busy fraction, 0..1 (of every core)

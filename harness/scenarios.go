@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -67,9 +68,11 @@ func topicNames(prefix string, n int) []string {
 }
 
 // traffic measures one push load: fanout, flood, private, churn, batch.
+// The private scenario measures every push mode on one server, a row each;
+// the others push in the bench's PushMode.
 func (b *Bench) traffic(j job) ([]Row, error) {
 	l := j.load
-	params := map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": l.Rate}
+	params := map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": b.rate(l)}
 	extra := map[string]string{}
 	switch j.scenario {
 	case "flood":
@@ -77,6 +80,7 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 	case "private":
 		delete(params, "conns")
 		params["users"] = float64(l.Conns)
+		params["lanes"] = float64(b.lanes())
 	case "churn":
 		params["churn"] = l.Churn
 	case "batch":
@@ -88,18 +92,20 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 		return nil, err
 	}
 	defer srv.Stop()
-	row := b.row(j, params, srv.Config)
+	row := b.row(j, modeParams(params, b.PushMode, b.BatchSize), srv.Config)
 	gens := NewGens(b.Loadgen)
 	defer gens.Stop()
 
 	topics := topicNames(j.scenario, max(l.Topics, 1))
 	cmd := Cmd{Addr: srv.WSAddr, N: l.Conns, Topics: topics, PerConn: len(topics), BufSize: readBuf(l.Conns)}
-	plan := Plan{Topics: topics, Rate: l.Rate, Size: l.Size, Window: b.Profile.Window}
+	plan := Plan{Topics: topics, Rate: b.rate(l), Size: l.Size, Window: b.Profile.Window, Mode: b.PushMode, Batch: b.BatchSize}
 	expect := func(r PushResult) uint64 { return r.Accepted * uint64(l.Conns) }
+	modes := []string{b.PushMode}
 	if j.scenario == "private" {
 		cmd.Topics, cmd.PerConn, cmd.Private, cmd.Secret = nil, 0, "inbox", benchSecret
-		plan = Plan{Users: l.Conns, Private: "inbox", Lanes: 8, Rate: l.Rate, Size: l.Size, Window: b.Profile.Window}
+		plan.Topics, plan.Users, plan.Private, plan.Lanes = nil, l.Conns, "inbox", b.lanes()
 		expect = func(r PushResult) uint64 { return r.Accepted }
+		modes = Modes
 	}
 	if err := gens.Dial(cmd); err != nil {
 		return []Row{row}, err
@@ -117,19 +123,54 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 		}
 		defer g.Do(Cmd{Op: "stopchurn"})
 	}
-	rep, err := b.window(srv, gens, plan, expect, row.Figures)
-	if err != nil {
-		return []Row{row}, err
-	}
-	if j.scenario == "churn" {
-		row.Figures[FigChurnOpsPerSec] = float64(rep.ChurnOps) / row.Figures["elapsed_s"]
-		if rep.ChurnErrors > 0 {
-			row.Notes = append(row.Notes, fmt.Sprintf("%d churn cycles failed", rep.ChurnErrors))
+	var rows []Row
+	for _, m := range modes {
+		row := b.row(j, modeParams(params, m, b.BatchSize), srv.Config)
+		plan.Mode = m
+		rep, err := b.window(srv, gens, plan, expect, row.Figures)
+		if err != nil {
+			return append(rows, row), err
 		}
+		if j.scenario == "churn" {
+			row.Figures[FigChurnOpsPerSec] = float64(rep.ChurnOps) / row.Figures["elapsed_s"]
+			if rep.ChurnErrors > 0 {
+				row.Notes = append(row.Notes, fmt.Sprintf("%d churn cycles failed", rep.ChurnErrors))
+			}
+		}
+		row.Notes = append(row.Notes, windowNotes(row.Figures)...)
+		rows = append(rows, row)
 	}
-	row.Notes = append(row.Notes, windowNotes(row.Figures)...)
-	return []Row{row}, nil
+	return rows, nil
 }
+
+// modeParams adds the push mode to a row's parameters: "batch" (items per
+// call) or "stream" (1); unary adds nothing, so unary rows compare with
+// rows from before push modes existed.
+func modeParams(params map[string]float64, mode string, batch int) map[string]float64 {
+	p := make(map[string]float64, len(params)+1)
+	for k, v := range params {
+		p[k] = v
+	}
+	switch mode {
+	case ModeBatch:
+		p["batch"] = float64(cmp.Or(batch, DefaultBatch))
+	case ModeStream:
+		p["stream"] = 1
+	}
+	return p
+}
+
+// rate is a load's push rate: 0 (closed loop) when the bench pushes
+// closed-loop.
+func (b *Bench) rate(l Load) float64 {
+	if b.ClosedLoop {
+		return 0
+	}
+	return l.Rate
+}
+
+// lanes is the private scenario's number of concurrent pushers.
+func (b *Bench) lanes() int { return cmp.Or(b.Lanes, DefaultLanes) }
 
 // readBuf sizes a generator connection's read buffer: large reads, but
 // not gigabytes of them at 10,000 connections.
@@ -152,7 +193,8 @@ func (b *Bench) split(j job) ([]Row, error) {
 	gens := NewGens(b.Loadgen)
 	defer gens.Stop()
 	params := func(a int) map[string]float64 {
-		return map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": l.Rate, "attackers": float64(a)}
+		p := map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": b.rate(l), "attackers": float64(a)}
+		return modeParams(p, b.PushMode, b.BatchSize)
 	}
 	calm, attacked := b.row(j, params(0), srv.Config), b.row(j, params(l.Attackers), srv.Config)
 	topics := topicNames("split", 1)
@@ -162,7 +204,7 @@ func (b *Bench) split(j job) ([]Row, error) {
 	if err := srv.WaitConns(int64(l.Conns), time.Minute); err != nil {
 		return []Row{calm}, err
 	}
-	plan := Plan{Topics: topics, Rate: l.Rate, Size: l.Size, Window: b.Profile.Window}
+	plan := Plan{Topics: topics, Rate: b.rate(l), Size: l.Size, Window: b.Profile.Window, Mode: b.PushMode, Batch: b.BatchSize}
 	expect := func(r PushResult) uint64 { return r.Accepted * uint64(l.Conns) }
 	if _, err := b.window(srv, gens, plan, expect, calm.Figures); err != nil {
 		return []Row{calm}, err
@@ -259,6 +301,7 @@ func (b *Bench) window(srv *Server, gens *Gens, plan Plan, expect func(PushResul
 	f[FigPushesOffered] = float64(res.Offered)
 	f[FigPushesAccepted] = float64(res.Accepted)
 	f[FigPushErrors] = float64(res.Errors)
+	f[FigPushCalls] = float64(res.Calls)
 	f[FigExpected] = float64(want)
 	f[FigDelivered] = d
 	f["elapsed_s"] = elapsed
@@ -274,6 +317,9 @@ func (b *Bench) window(srv *Server, gens *Gens, plan Plan, expect func(PushResul
 		writes := float64(p1.Syscw-p0.Syscw) - idleW*elapsed
 		f[FigWritesPerDelivery] = math.Max(writes, 0) / d
 		f[FigCPUPerDelivery] = cpu / d * 1e6
+		if res.Accepted > 0 {
+			f[FigCPUPerPush] = cpu / float64(res.Accepted) * 1e6
+		}
 		if cpu > 0 {
 			f[FigDeliveriesPerCPU] = d / cpu
 		}

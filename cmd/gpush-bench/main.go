@@ -44,6 +44,11 @@ func run(args []string) error {
 	vs := fs.String("variants", "", "comma-separated variants (empty: every one the server lists)")
 	scs := fs.String("scenarios", "", "comma-separated scenarios (empty: "+strings.Join(harness.Scenarios, ",")+")")
 	plotsOnly := fs.Bool("plots", false, "only rebuild plots and summary.md from raw.jsonl")
+	mode := fs.String("push-mode", "unary", "how the fanout, flood, split, churn and batch scenarios push: unary, batch or stream (private runs all three)")
+	batch := fs.Int("batch-size", harness.DefaultBatch, "items per PushBatch call in batch mode")
+	lanes := fs.Int("lanes", harness.DefaultLanes, "private scenario: concurrent pushers")
+	closed := fs.Bool("closed-loop", false, "push as fast as calls return instead of at each load's fixed rate")
+	set := fs.String("set", "", "extra gpushd flags for every server, comma-separated name=value (e.g. grpc-workers=4)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +71,10 @@ func run(args []string) error {
 	b := &harness.Bench{
 		Server: *server, Loadgen: []string{self}, Variants: variants, Profile: p,
 		Runs: *runs, Out: *out, Progress: os.Stdout,
+		PushMode: *mode, BatchSize: *batch, Lanes: *lanes, ClosedLoop: *closed,
+	}
+	if b.Flags, err = serverFlags(*set); err != nil {
+		return err
 	}
 	if *scs != "" {
 		b.Scenarios = strings.Split(*scs, ",")
@@ -99,4 +108,20 @@ func listVariants(server, chosen string) ([]string, error) {
 		vs = append(vs, v)
 	}
 	return vs, nil
+}
+
+// serverFlags parses -set's "name=value,name=value".
+func serverFlags(set string) (map[string]string, error) {
+	flags := map[string]string{}
+	if set == "" {
+		return flags, nil
+	}
+	for _, kv := range strings.Split(set, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-set: %q is not name=value", kv)
+		}
+		flags[strings.TrimPrefix(k, "-")] = v
+	}
+	return flags, nil
 }

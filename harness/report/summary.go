@@ -26,7 +26,7 @@ var mainFigures = map[string][]string{
 	"flood":  trafficFigures,
 	"split": append(append([]string(nil), trafficFigures...),
 		harness.FigRSSPerAttacker, harness.FigGoroutinesPerAtk, harness.FigReadsPerAttackByte),
-	"private": append(append([]string(nil), trafficFigures...), harness.FigMisdelivered),
+	"private": append(append([]string(nil), trafficFigures...), harness.FigCPUPerPush, harness.FigPushCalls, harness.FigMisdelivered),
 	"churn":   append(append([]string(nil), trafficFigures...), harness.FigChurnOpsPerSec),
 	"batch":   trafficFigures,
 }
