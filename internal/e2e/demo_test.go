@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// demoArgs are gpushd's flags for the demo test: the page, and history when
+// the server has it (the page shows offsets then).
+func demoArgs(t *testing.T) []string {
+	gpushdBin(t)
+	if strings.Contains(binHelp, "-history-size") {
+		return []string{"-demo", "-history-size", "100"}
+	}
+	return []string{"-demo"}
+}
+
+// poll waits until expr is true in the page.
+func poll(t *testing.T, ctx context.Context, expr, what string) {
+	t.Helper()
+	_, err := run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(25*time.Second)))
+	require.NoError(t, err, "%s (%s)", what, expr)
+}
+
+// pageTexts returns the texts of the pushes the page received, in order.
+func pageTexts(t *testing.T, ctx context.Context) []string {
+	got, err := run(ctx, chromedp.Evaluate[[]string](`window.demo.pushes.map(p => p.text)`))
+	require.NoError(t, err)
+	return got
+}
+
+// TestBrowserDemo: gpushd -demo serves the page; in headless Chromium it
+// connects by itself, subscribes when the button is pressed and lists the
+// pushes made through the HTTP API. The server then closes every
+// connection (SIGTERM: 1001 going away) and comes back on the same ports:
+// the page reconnects by itself, resubscribes, says recovered false (a new
+// process cannot replay) and lists the pushes made after.
+func TestBrowserDemo(t *testing.T) {
+	ctx := browser(t)
+	d := newDaemon(t, demoArgs(t)...)
+	_, err := run(ctx, chromedp.Navigate("http://"+d.httpAddr+"/demo/"))
+	require.NoError(t, err)
+	poll(t, ctx, `window.demo && window.demo.state === 'open'`, "the page connects by itself")
+	_, err = run(ctx, chromedp.Steps(
+		chromedp.SetValue(chromedp.ID("topic"), "news"),
+		chromedp.Click(chromedp.ID("subscribe")),
+	))
+	require.NoError(t, err)
+	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 1`, "the subscribe is answered")
+	for i := 1; i <= 3; i++ {
+		d.push("", "news", fmt.Sprintf("before %d", i))
+	}
+	poll(t, ctx, `window.demo.pushes.length === 3`, "the pushes arrive")
+
+	d.stop()
+	poll(t, ctx, `window.demo.state === 'waiting'`, "the page sees the server's close and waits to reconnect")
+	d.start()
+	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 2`, "the page resubscribes by itself")
+	for i := 1; i <= 2; i++ {
+		d.push("", "news", fmt.Sprintf("after %d", i))
+	}
+	poll(t, ctx, `window.demo.pushes.length === 5`, "pushes after the restart arrive")
+	time.Sleep(100 * time.Millisecond) // room for a wrong extra push to show
+	assert.Equal(t, []string{"before 1", "before 2", "before 3", "after 1", "after 2"}, pageTexts(t, ctx))
+
+	closes, err := run(ctx, chromedp.Evaluate[[]int](`window.demo.events.filter(e => e.kind === 'state' && e.state === 'waiting').map(e => e.code)`))
+	require.NoError(t, err)
+	assert.Equal(t, 1001, closes[0], "the server said going away")
+	recovered, err := run(ctx, chromedp.Evaluate[bool](`window.demo.events.filter(e => e.kind === 'subscribed')[1].recovered`))
+	require.NoError(t, err)
+	assert.False(t, recovered, "a new process cannot replay: the page is told")
+	rows, err := run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#pushes tr').length`))
+	require.NoError(t, err)
+	assert.Equal(t, 5, rows, "the page lists every push")
+	state, err := run(ctx, chromedp.Text(chromedp.ID("state")))
+	require.NoError(t, err)
+	assert.Equal(t, "open", state, "the page shows the connection state")
+}
