@@ -61,6 +61,11 @@ export const DEFAULTS = Object.freeze({
  */
 
 /**
+ * @typedef {Required<Pick<ConnectOptions, 'minDelay'|'maxDelay'|'pingInterval'|'deadAfter'|'maxRate'>> & ConnectOptions} Settings
+ * ConnectOptions with the defaults filled in.
+ */
+
+/**
  * @typedef {object} Position  where a client is in a channel's sequence (history on)
  * @property {number} offset
  * @property {string} epoch
@@ -198,13 +203,28 @@ class Sub {
  * {@link connect}.
  */
 export class Client {
+  // Per-socket state, reset for every socket by resetSocket.
+  /** @type {Map<number, (m: any) => void>} replies awaited, by request id */ pending = new Map();
+  /** @type {string[]} requests waiting for the rate limit */ queue = [];
+  tokens = 0; // request-rate bucket
+  refilled = 0; // when tokens was last refilled
+  loggedIn = false; // the server accepted a login on this socket
+  gotFrame = false; // the server sent a frame on this socket
+  lastFrame = 0; // when the last frame arrived
+  /** @type {any} */ pingTimer = null;
+  /** @type {any} */ dogTimer = null;
+  /** @type {any} */ drainTimer = null;
+  /** @type {any} */ waitTimer = null;
+
   /**
    * @param {string} url  ws:// or wss:// URL of the server's /ws
    * @param {ConnectOptions} [options]
    */
   constructor(url, options = {}) {
     this.url = url;
-    this.o = { ...DEFAULTS, ...options };
+    /** @type {Settings} */
+    this.o = /** @type {any} */ ({ ...DEFAULTS });
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) /** @type {any} */ (this.o)[k] = v;
     if (!(this.o.deadAfter > this.o.pingInterval)) throw new RangeError('gpush: deadAfter must exceed pingInterval');
     this.WS = options.WebSocket ?? globalThis.WebSocket;
     if (typeof this.WS !== 'function') throw new TypeError('gpush: no WebSocket: pass options.WebSocket (Node 20: the ws package)');
@@ -226,18 +246,15 @@ export class Client {
 
   /** Per-socket state, fresh for every socket. */
   resetSocket() {
-    /** @type {Map<number, (m: any) => void>} */ this.pending = new Map();
-    /** @type {string[]} */ this.queue = [];
+    this.pending = new Map();
+    this.queue = [];
     this.tokens = this.o.maxRate;
     this.refilled = this.t.now();
     this.loggedIn = false;
     this.gotFrame = false;
     this.lastFrame = this.t.now();
     for (const h of [this.pingTimer, this.dogTimer, this.drainTimer, this.waitTimer]) if (h) this.t.clearTimeout(h);
-    /** @type {any} */ this.pingTimer = null;
-    /** @type {any} */ this.dogTimer = null;
-    /** @type {any} */ this.drainTimer = null;
-    /** @type {any} */ this.waitTimer = null;
+    this.pingTimer = this.dogTimer = this.drainTimer = this.waitTimer = null;
   }
 
   /** @returns {State} */
@@ -400,9 +417,10 @@ export class Client {
     this.token = token;
     this.wantLogin = true;
     this.firstToken = true;
-    const p = new Promise((resolve, reject) => this.loginWaiters.push({ resolve, reject }));
+    /** @type {Promise<void>} */
+    const p = new Promise((resolve, reject) => this.loginWaiters.push({ resolve: () => resolve(), reject }));
     if (this._state === 'open') this.sendLogin(token, before);
-    return /** @type {Promise<void>} */ (p);
+    return p;
   }
 
   /**
