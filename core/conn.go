@@ -109,11 +109,16 @@ func subKey(s Sub) uint64 { return maphash.Comparable(subSeed, s) }
 // reply queues a frame that answers the client and writes it out now,
 // whatever the write policy: replies are rare and someone waits for them.
 func (c *Conn) reply(frame []byte) {
+	c.queue(frame)
+	c.link.Kick()
+}
+
+// queue queues a frame that answers the client; the caller kicks.
+func (c *Conn) queue(frame []byte) {
 	if _, err := c.Out.push(frame, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
 		c.hub.stats.SlowConsumers.Add(1)
 		c.hub.stats.countClose(ClosePolicy)
 	}
-	c.link.Kick()
 }
 
 // Pong answers a ping control frame with payload.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Config assembles a Hub. Registry and Policy are required; the rest has
@@ -15,7 +16,8 @@ type Config struct {
 	Auth     Authenticator // nil: every login is refused
 	Limits   Limits
 	Format   Format
-	Logger   *slog.Logger // nil: slog.Default()
+	History  HistoryConfig // zero: off
+	Logger   *slog.Logger  // nil: slog.Default()
 }
 
 // Hub is the local delivery side of the push API: it owns the registry,
@@ -30,6 +32,7 @@ type Hub struct {
 	format Format
 	log    *slog.Logger
 	stats  Stats
+	hist   *history // nil when history is off
 	nextID atomic.Uint64
 
 	stop     chan struct{}
@@ -52,6 +55,7 @@ func NewHub(cfg Config) *Hub {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	h.hist = newHistory(cfg.History, &h.stats)
 	go h.sweepLoop()
 	return h
 }
@@ -118,12 +122,26 @@ func (h *Hub) PublishBatch(_ context.Context, ps []Push) error {
 // only to a connection that holds that subscription at that moment, so no
 // registry, however it walks, can deliver a private push to a connection
 // that has since logged in as someone else, nor a push after the
-// unsubscribe reply.
+// unsubscribe reply. With history on, a push on a channel is numbered,
+// encoded with its offset and kept, all under the channel's lock, which it
+// holds while it queues the frame (docs/locking.md).
 func (h *Hub) Deliver(p Push) int {
-	frame := h.format.Encode(p)
 	t := p.Target()
 	h.stats.Pushes[t].Add(1)
 	s := Sub{UID: p.UID, Topic: p.Topic}
+	var n int
+	if h.hist == nil || t == TargetAll {
+		n = h.fanOut(t, s, h.format.Encode(p))
+	} else {
+		n = h.deliverKept(p, t, s)
+	}
+	h.stats.Deliveries.Add(int64(n))
+	return n
+}
+
+// fanOut queues frame for every connection that holds s (or every one,
+// for TargetAll) and returns how many queued it.
+func (h *Hub) fanOut(t Target, s Sub, frame []byte) int {
 	var key uint64
 	if t != TargetAll {
 		key = subKey(s)
@@ -134,8 +152,28 @@ func (h *Hub) Deliver(p Push) int {
 			n++
 		}
 	})
-	h.stats.Deliveries.Add(int64(n))
 	return n
+}
+
+// deliverKept delivers a push on a channel with history on.
+func (h *Hub) deliverKept(p Push, t Target, s Sub) int {
+	ch := h.hist.open(s)
+	defer ch.mu.Unlock()
+	ch.off++
+	frame := h.format.encode(p, ch.off)
+	h.hist.keep(ch, frame, time.Now().UnixNano())
+	return h.fanOut(t, s, frame)
+}
+
+// NewEpochs starts a new epoch on every channel with history, for when
+// pushes may have been lost (a cluster node's broker link was down): a
+// subscribe with an older epoch then answers recovered false. Offsets go on
+// from where they were; kept pushes are dropped. Without history it does
+// nothing.
+func (h *Hub) NewEpochs() {
+	if h.hist != nil {
+		h.hist.renew()
+	}
 }
 
 // Close stops the sweep goroutine. It does not close connections; see Drain.

@@ -38,7 +38,11 @@ func (f Format) String() string {
 
 // Encode turns a push into the exact frame bytes every recipient gets. It
 // runs once per push; the result is shared, and nobody may modify it.
-func (f Format) Encode(p Push) []byte {
+func (f Format) Encode(p Push) []byte { return f.encode(p, 0) }
+
+// encode is Encode with the push's offset in its channel (history on), 0
+// for none. The raw format carries no offset.
+func (f Format) encode(p Push, offset uint64) []byte {
 	if f == FormatRaw {
 		op := OpcodeBinary
 		if utf8.Valid(p.Data) {
@@ -53,7 +57,7 @@ func (f Format) Encode(p Push) []byte {
 	case TargetUser:
 		code = OpPushPrivate
 	}
-	n := 40 + len(p.Topic) + base64.StdEncoding.EncodedLen(len(p.Data))
+	n := 64 + len(p.Topic) + base64.StdEncoding.EncodedLen(len(p.Data))
 	body := make([]byte, 0, n)
 	body = append(body, `{"code":`...)
 	body = strconv.AppendInt(body, int64(code), 10)
@@ -61,6 +65,10 @@ func (f Format) Encode(p Push) []byte {
 		body = append(body, `,"topic":"`...)
 		body = append(body, p.Topic...)
 		body = append(body, '"')
+	}
+	if offset > 0 {
+		body = append(body, `,"offset":`...)
+		body = strconv.AppendUint(body, offset, 10)
 	}
 	body = append(body, `,"data":"`...)
 	body = base64.StdEncoding.AppendEncode(body, p.Data)

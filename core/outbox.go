@@ -74,6 +74,26 @@ func (o *Outbox) pushLocked(frame []byte, limit int) (pending int, err error) {
 
 var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
 
+// pushGroup appends frames together when they fit under limit beside what
+// is queued, and reports whether it did; else it queues nothing (a
+// recovery's reply and replay: too large a replay is refused, not a slow
+// consumer).
+func (o *Outbox) pushGroup(frames [][]byte, limit int) bool {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state != outOpen || (limit > 0 && o.queued+n > limit) {
+		return false
+	}
+	for _, f := range frames {
+		o.appendLocked(f)
+	}
+	return true
+}
+
 // frameList is an outbox's pooled storage: s[head:] are the pending frames,
 // s[:head] written ones already cleared.
 type frameList struct {

@@ -20,6 +20,12 @@ type Reply struct {
 	Topic   string          `json:"topic,omitempty"`
 	Status  int             `json:"status"`
 	Message string          `json:"message,omitempty"`
+	// A successful subscribe's position with history on (PROTOCOL.md,
+	// History and recovery): the channel's last offset, even 0, and epoch.
+	Offset *uint64 `json:"offset,omitempty"`
+	Epoch  string  `json:"epoch,omitempty"`
+	// Recovered answers a successful subscribe's since; nil without one.
+	Recovered *bool `json:"recovered,omitempty"`
 }
 
 // Frame encodes the reply as one WebSocket text frame.

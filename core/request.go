@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Op is a client request code.
@@ -30,6 +31,7 @@ type Request struct {
 	Topic string
 	Cred  string          // data of a login: the credential
 	ID    json.RawMessage // echoed verbatim in the reply; nil when absent
+	Since *Since          // a subscribe's since (codes 1 and 5); nil when absent
 }
 
 type wireRequest struct {
@@ -37,7 +39,11 @@ type wireRequest struct {
 	Topic string          `json:"topic"`
 	Data  json.RawMessage `json:"data"`
 	ID    json.RawMessage `json:"id"`
+	Since json.RawMessage `json:"since"`
 }
+
+// ErrBadSince: a subscribe's since is not {"offset": N, "epoch": "E"}.
+var ErrBadSince = errors.New("since must be an object with a non-negative integer offset below 2^53 and a string epoch")
 
 // DecodeRequest parses one client text message. On error the returned
 // Request still carries what could be read (ID, and Code when it was a valid
@@ -71,7 +77,38 @@ func DecodeRequest(msg []byte) (Request, error) {
 			return r, fmt.Errorf("login data must be a credential string")
 		}
 	}
+	if r.Code == OpSubscribe || r.Code == OpSubscribePrivate {
+		since, err := decodeSince(w.Since)
+		if err != nil {
+			return r, err
+		}
+		r.Since = since
+	}
 	return r, nil
+}
+
+// decodeSince parses a subscribe's since; absent (or null) gives nil.
+func decodeSince(raw json.RawMessage) (*Since, error) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var w struct {
+		Offset json.RawMessage `json:"offset"`
+		Epoch  json.RawMessage `json:"epoch"`
+	}
+	if raw[0] != '{' || json.Unmarshal(raw, &w) != nil {
+		return nil, ErrBadSince
+	}
+	off, err := strconv.ParseUint(string(w.Offset), 10, 64) // digits only: no sign, fraction or exponent
+	if err != nil || off >= 1<<53 {
+		return nil, ErrBadSince
+	}
+	var s Since
+	if len(w.Epoch) == 0 || w.Epoch[0] != '"' || json.Unmarshal(w.Epoch, &s.Epoch) != nil {
+		return nil, ErrBadSince
+	}
+	s.Offset = off
+	return &s, nil
 }
 
 func compactID(id json.RawMessage) json.RawMessage {

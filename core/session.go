@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -54,13 +55,25 @@ func (c *Conn) Parse(msg []byte) (req Request, ok bool) {
 func (c *Conn) Apply(ctx context.Context, req Request) {
 	defer c.recoverRequest(nil)
 	status, text := c.apply(ctx, req)
+	if status == statusAnswered {
+		c.link.Kick()
+		return
+	}
 	c.answer(req, status, text)
 }
+
+// statusAnswered is what apply returns when the reply is queued already: a
+// subscribe with history on queues it under its channel's lock.
+const statusAnswered = -1
 
 func (c *Conn) answer(req Request, status int, text string) {
 	r := Reply{Code: req.Code, ID: req.ID, Topic: req.Topic, Status: status, Message: text}
 	if req.Code == OpLogin || req.Code == OpLogout || req.Code == OpInvalid {
 		r.Topic = ""
+	}
+	if req.Since != nil && status == StatusOK { // history off: nothing to recover
+		r.Recovered = new(bool)
+		c.hub.stats.Recoveries[0].Add(1)
 	}
 	c.reply(r.Frame())
 }
@@ -81,7 +94,7 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 	}
 	switch req.Code {
 	case OpSubscribe:
-		return c.subscribe(Sub{Topic: req.Topic})
+		return c.subscribe(req, Sub{Topic: req.Topic})
 	case OpUnsubscribe:
 		return c.unsubscribe(Sub{Topic: req.Topic})
 	case OpLogin:
@@ -97,7 +110,7 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 			return StatusUnauthorized, "login required"
 		}
 		if req.Code == OpSubscribePrivate {
-			return c.subscribe(Sub{UID: uid, Topic: req.Topic})
+			return c.subscribe(req, Sub{UID: uid, Topic: req.Topic})
 		}
 		return c.unsubscribe(Sub{UID: uid, Topic: req.Topic})
 	}
@@ -123,7 +136,9 @@ func (c *Conn) allow() bool {
 	return true
 }
 
-func (c *Conn) subscribe(s Sub) (int, string) {
+// subscribe adds s for req. With history on it answers req itself, under
+// s's channel lock (see answerKept), and returns statusAnswered.
+func (c *Conn) subscribe(req Request, s Sub) (int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone.Load() {
@@ -132,21 +147,67 @@ func (c *Conn) subscribe(s Sub) (int, string) {
 	if s.UID != "" && s.UID != c.uid { // logged out (expiry) since apply read the uid
 		return StatusUnauthorized, "login required"
 	}
-	for _, have := range c.subs {
-		if have == s {
-			return StatusOK, ""
-		}
-	}
-	if len(c.subs) >= c.hub.lim.MaxSubs {
+	have := slices.Contains(c.subs, s)
+	if !have && len(c.subs) >= c.hub.lim.MaxSubs { // refused: no channel state either
 		return StatusTooMany, fmt.Sprintf("over %d subscriptions", c.hub.lim.MaxSubs)
 	}
+	if c.hub.hist == nil {
+		if !have {
+			c.addSub(s)
+		}
+		return StatusOK, ""
+	}
+	ch := c.hub.hist.open(s)
+	defer ch.mu.Unlock()
+	if !have {
+		c.addSub(s)
+	}
+	c.answerKept(req, ch)
+	return statusAnswered, ""
+}
+
+// addSub adds s to the session and the registry. c.mu is held.
+func (c *Conn) addSub(s Sub) {
 	c.Out.mu.Lock()
 	c.subs = append(c.subs, s)
 	c.keys = append(c.keys, subKey(s))
 	c.Out.mu.Unlock()
 	c.hub.reg.Subscribe(s, c)
 	c.hub.stats.Subscriptions.Add(1)
-	return StatusOK, ""
+}
+
+// answerKept queues the reply to a subscribe of ch, with the channel's
+// position, and the replay its since asks for. ch.mu is held (and the
+// connection is in the registry), so every push of ch numbered above the
+// reply's offset is queued after the reply and the replay, and none at or
+// below it is queued live.
+func (c *Conn) answerKept(req Request, ch *channel) {
+	h := c.hub.hist
+	off := ch.off
+	r := Reply{Code: req.Code, ID: req.ID, Topic: req.Topic, Offset: &off, Epoch: h.epoch(ch)}
+	if req.Since != nil {
+		r.Recovered = new(bool)
+		if frames, ok := h.replay(ch, *req.Since); ok && c.queueReplay(r, frames) {
+			return
+		}
+		c.hub.stats.Recoveries[0].Add(1)
+	}
+	c.queue(r.Frame())
+}
+
+// queueReplay queues r, saying recovered, and the frames after it, all or
+// none: none when they would take the queue past its limit.
+func (c *Conn) queueReplay(r Reply, frames [][]byte) bool {
+	*r.Recovered = true
+	group := make([][]byte, 0, len(frames)+1)
+	group = append(append(group, r.Frame()), frames...)
+	if !c.Out.pushGroup(group, c.hub.lim.MaxQueued) {
+		*r.Recovered = false
+		return false
+	}
+	c.hub.stats.Recoveries[1].Add(1)
+	c.hub.stats.Replayed.Add(int64(len(frames)))
+	return true
 }
 
 func (c *Conn) unsubscribe(s Sub) (int, string) {

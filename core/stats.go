@@ -17,8 +17,15 @@ type Stats struct {
 	SlowConsumers atomic.Int64             // connections closed with 1008 slow consumer
 	AuthFailures  atomic.Int64             // logins refused
 	Closes        [closeSlots]atomic.Int64 // closes the server initiated, by code (see CloseCodes)
+	Recoveries    [2]atomic.Int64          // subscribes with since, by outcome: [0] recovered false, [1] true
+	Replayed      atomic.Int64             // frames queued by recoveries
 	Batch         Histogram                // frames completed per write (BatchBounds)
 	Latency       Histogram                // ns from queueing on an idle connection to the write that drains it (LatencyBounds)
+
+	// History, when on: what it holds now.
+	HistoryChannels atomic.Int64 // channels with a sequence
+	HistoryPushes   atomic.Int64 // frames kept
+	HistoryBytes    atomic.Int64 // bytes of the frames kept (shared with the outboxes that still queue them)
 }
 
 // CloseCodes are the close codes Stats.Closes counts, in slot order.

@@ -6,9 +6,13 @@ import (
 )
 
 // sweepTick is how often the liveness sweep runs: often enough for the idle
-// timeout's precision, never more than once per 10 ms.
+// timeout's precision (and history's TTL), never more than once per 10 ms.
 func (h *Hub) sweepTick() time.Duration {
-	return min(time.Second, max(10*time.Millisecond, h.lim.IdleTimeout/10))
+	d := min(time.Second, max(10*time.Millisecond, h.lim.IdleTimeout/10))
+	if h.hist != nil {
+		d = min(d, time.Duration(h.hist.every))
+	}
+	return d
 }
 
 // sweepLoop is the one goroutine that enforces the idle timeout, the write
@@ -64,6 +68,9 @@ func (h *Hub) sweep(now int64) {
 		case actExpire:
 			a.c.expire(now)
 		}
+	}
+	if h.hist != nil {
+		h.hist.sweep(now, h.reg)
 	}
 }
 

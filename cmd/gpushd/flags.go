@@ -56,6 +56,8 @@ func parse(args []string, stderr io.Writer) (server.Config, options, error) {
 	fs.IntVar(&cfg.FlushBytes, "flush-bytes", 16<<10, "batched writes: flush at once when this many bytes are pending")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Second, "on SIGTERM, time to flush queued output before closing")
 	fs.BoolVar(&cfg.Demo, "demo", false, "serve a demo page built on the JavaScript client at /demo/ on the HTTP address")
+	fs.IntVar(&cfg.HistorySize, "history-size", 0, "pushes kept per channel for recovery with since (0: history off)")
+	fs.DurationVar(&cfg.HistoryTTL, "history-ttl", core.DefaultHistoryTTL, "how long a channel keeps its pushes after its last push")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn, error or off")
 	configPath := fs.String("config", "", "YAML file of settings with the flag names as keys (flags and GPUSH_ variables win)")
 	if err := fs.Parse(args); err != nil {

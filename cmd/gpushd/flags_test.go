@@ -27,6 +27,19 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, 1<<20, cfg.Limits.MaxQueued)
 	assert.Equal(t, 60*time.Second, cfg.Limits.IdleTimeout)
 	assert.False(t, cfg.Demo, "the demo page is off by default")
+	assert.Zero(t, cfg.HistorySize, "history is off by default")
+	assert.Equal(t, 5*time.Minute, cfg.HistoryTTL)
+}
+
+func TestHistoryFlags(t *testing.T) {
+	t.Setenv("GPUSH_HISTORY_SIZE", "50")
+	cfg, _, err := parse([]string{"-history-ttl", "90s"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 50, cfg.HistorySize, "GPUSH_HISTORY_SIZE")
+	assert.Equal(t, 90*time.Second, cfg.HistoryTTL)
+	var stderr bytes.Buffer
+	assert.Equal(t, 1, run([]string{"-history-size", "-1", "-ws-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0", "-http-addr", "127.0.0.1:0"}, &bytes.Buffer{}, &stderr))
+	assert.Contains(t, stderr.String(), "history-size", "a negative size names the setting")
 }
 
 func TestEnvAndFlagPrecedence(t *testing.T) {
@@ -94,7 +107,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 	var stderr bytes.Buffer
 	assert.Equal(t, 0, run([]string{"-h"}, &bytes.Buffer{}, &stderr))
 	for _, name := range []string{"ws-addr", "grpc-addr", "http-addr", "variant", "jwt-secret", "auth-url", "api-key",
-		"push-format", "shards", "max-frame", "max-subs", "max-queued", "idle-timeout", "max-conns", "config", "flush-interval", "drain-timeout", "demo"} {
+		"push-format", "shards", "max-frame", "max-subs", "max-queued", "idle-timeout", "max-conns", "config", "flush-interval", "drain-timeout", "demo", "history-size", "history-ttl"} {
 		assert.Contains(t, stderr.String(), "-"+name, "gpushd -h documents -%s", name)
 	}
 	assert.Contains(t, stderr.String(), "(default 4096)", "defaults are shown")

@@ -37,6 +37,8 @@ type Config struct {
 	FlushBytes     int
 	DrainTimeout   time.Duration // 0: 5 s
 	Demo           bool          // serve the demo page at /demo/ on HTTPAddr
+	HistorySize    int           // pushes kept per channel for recovery; 0: history off
+	HistoryTTL     time.Duration // how long a channel keeps them after its last push; 0: 5 m
 	Logger         *slog.Logger  // nil: slog.Default()
 	// WrapRegistry, when set, wraps the variant's registry: tests use it to
 	// pause a registry walk at a chosen moment.
@@ -61,7 +63,7 @@ func (c *Config) check() error {
 		"shards": c.Shards, "max-frame": c.Limits.MaxFrame, "max-subs": c.Limits.MaxSubs,
 		"max-queued": c.Limits.MaxQueued, "max-conns": c.MaxConns, "max-req-rate": c.Limits.MaxReqRate,
 		"max-payload": c.Limits.MaxPayload, "flush-bytes": c.FlushBytes,
-		"max-batch": c.Limits.MaxBatch, "grpc-workers": c.GRPCWorkers,
+		"max-batch": c.Limits.MaxBatch, "grpc-workers": c.GRPCWorkers, "history-size": c.HistorySize,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: %d is negative", name, v)
@@ -69,7 +71,7 @@ func (c *Config) check() error {
 	}
 	for name, v := range map[string]time.Duration{
 		"idle-timeout": c.Limits.IdleTimeout, "flush-interval": c.FlushInterval,
-		"drain-timeout": c.DrainTimeout, "write-timeout": c.Limits.WriteTimeout,
+		"drain-timeout": c.DrainTimeout, "write-timeout": c.Limits.WriteTimeout, "history-ttl": c.HistoryTTL,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: %v is negative", name, v)
@@ -77,6 +79,9 @@ func (c *Config) check() error {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 5 * time.Second
+	}
+	if c.HistoryTTL == 0 {
+		c.HistoryTTL = core.DefaultHistoryTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -60,11 +60,17 @@ var (
 	descCloses   = prometheus.NewDesc("gpush_server_closes_total", "Closes the server initiated, by close code.", []string{"code"}, nil)
 	descBatch    = prometheus.NewDesc("gpush_write_batch_frames", "Frames completed per socket write.", nil, nil)
 	descLatency  = prometheus.NewDesc("gpush_delivery_latency_seconds", "From a frame's queueing on an idle connection to the write that drains the queue.", nil, nil)
+	descRecover  = prometheus.NewDesc("gpush_recoveries_total", "Subscribes with since, by outcome (recovered true or false).", []string{"recovered"}, nil)
+	descReplayed = prometheus.NewDesc("gpush_replayed_frames_total", "Kept pushes queued by recoveries.", nil, nil)
+	descHChans   = prometheus.NewDesc("gpush_history_channels", "Channels with a sequence (history on).", nil, nil)
+	descHPushes  = prometheus.NewDesc("gpush_history_pushes", "Pushes kept for recovery.", nil, nil)
+	descHBytes   = prometheus.NewDesc("gpush_history_bytes", "Frame bytes of the pushes kept for recovery.", nil, nil)
 )
 
 func (statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConns, descLoggedIn, descSubs, descRequests, descPushes, descDeliv,
-		descBytes, descWrites, descFlushes, descSlow, descAuthFail, descCloses, descBatch, descLatency} {
+		descBytes, descWrites, descFlushes, descSlow, descAuthFail, descCloses, descBatch, descLatency,
+		descRecover, descReplayed, descHChans, descHPushes, descHBytes} {
 		ch <- d
 	}
 }
@@ -90,6 +96,12 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFlushes, st.Flushes.Load())
 	counter(descSlow, st.SlowConsumers.Load())
 	counter(descAuthFail, st.AuthFailures.Load())
+	counter(descRecover, st.Recoveries[0].Load(), "false")
+	counter(descRecover, st.Recoveries[1].Load(), "true")
+	counter(descReplayed, st.Replayed.Load())
+	gauge(descHChans, st.HistoryChannels.Load())
+	gauge(descHPushes, st.HistoryPushes.Load())
+	gauge(descHBytes, st.HistoryBytes.Load())
 	ch <- histogram(descBatch, &st.Batch, core.BatchBounds, 1)
 	ch <- histogram(descLatency, &st.Latency, core.LatencyBounds, 1e-9)
 	for i, code := range core.CloseCodes {

@@ -54,6 +54,7 @@ func New(cfg Config) (*Server, error) {
 		Auth:     authenticator(cfg),
 		Limits:   cfg.Limits,
 		Format:   format,
+		History:  core.HistoryConfig{Size: cfg.HistorySize, TTL: cfg.HistoryTTL},
 		Logger:   cfg.Logger,
 	})
 	s.metrics = newMetrics(s.hub.Stats())
