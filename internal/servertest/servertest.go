@@ -201,6 +201,10 @@ type Msg struct {
 	Status  *int            `json:"status"`
 	Message string          `json:"message"`
 	Data    []byte          `json:"data"`
+	// History and recovery: nil when absent.
+	Offset    *uint64 `json:"offset"`
+	Epoch     *string `json:"epoch"`
+	Recovered *bool   `json:"recovered"`
 }
 
 // Send sends one text message.
