@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	goruntime "runtime"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -22,12 +23,15 @@ import (
 )
 
 // Config configures the push API; the zero value works (no API key, the
-// default payload limit, no hooks).
+// default limits, no hooks).
 type Config struct {
 	APIKey        string                // when set, calls need "Authorization: Bearer <key>"
 	MaxPayload    int                   // 0: core.DefaultMaxPayload
 	MaxBatch      int                   // items per PushBatch call; 0: core.DefaultMaxBatch
 	StreamWorkers int                   // gRPC stream workers; 0: DefaultStreamWorkers
+	MaxBody       int                   // HTTP body and gRPC message, bytes; 0: DefaultMaxBody
+	BodyTimeout   time.Duration         // to receive an HTTP body; 0: DefaultBodyTimeout
+	MaxMetadata   int                   // gRPC header list, bytes; 0: DefaultMaxMetadata
 	OnError       func(code codes.Code) // called once per refused or failed call
 }
 
@@ -101,6 +105,7 @@ func NewGRPCServer(cfg Config, pub core.Publisher, opts ...grpc.ServerOption) *g
 		grpc.ChainUnaryInterceptor(count), grpc.ChainStreamInterceptor(countStream),
 		grpc.NumStreamWorkers(uint32(cmp.Or(cfg.StreamWorkers, DefaultStreamWorkers()))),
 	}
+	base = append(base, grpcLimits(cfg.withDefaults())...)
 	srv := grpc.NewServer(append(base, opts...)...)
 	pushpb.RegisterPushServer(srv, svc)
 	return srv
@@ -109,7 +114,8 @@ func NewGRPCServer(cfg Config, pub core.Publisher, opts ...grpc.ServerOption) *g
 // NewGateway returns the HTTP handler of POST /v1/pushData and POST
 // /v1/pushBatch. It calls the service in-process (no loopback gRPC hop). A
 // body that is not valid JSON, or data that is not base64 (in any item of a
-// batch), is answered 400.
+// batch), is answered 400. Every route first passes the whole-call checks (see
+// guard): API key, content type, body size and time.
 func NewGateway(ctx context.Context, cfg Config, pub core.Publisher) (http.Handler, error) {
 	svc := newService(cfg, pub)
 	mux := runtime.NewServeMux(
@@ -121,5 +127,5 @@ func NewGateway(ctx context.Context, cfg Config, pub core.Publisher) (http.Handl
 	if err := pushpb.RegisterPushHandlerServer(ctx, mux, svc); err != nil {
 		return nil, err
 	}
-	return mux, nil
+	return guard{cfg: cfg.withDefaults(), next: mux, failed: cfg.OnError}, nil
 }

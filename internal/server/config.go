@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/pushapi"
 	"github.com/gpush/gpush/variants"
 )
 
@@ -27,6 +28,10 @@ type Config struct {
 	AuthTimeout    time.Duration
 	Auth           core.Authenticator // not nil: the login check, in place of JWTSecret and AuthURL (embedders, tests)
 	APIKey         string             // push API bearer key; empty: no key
+	MaxBody        int                // push API HTTP body and gRPC message, bytes; 0: 4 MiB
+	BodyTimeout    time.Duration      // to receive a push API HTTP body; 0: 10 s
+	MaxMetadata    int                // push API gRPC header list, bytes; 0: 64 KiB
+	MaxHeaderBytes int                // HTTP request headers, upgrade and push API; 0: 16 KiB
 	PushFormat     string             // json | raw
 	Shards         int
 	Limits         core.Limits
@@ -64,6 +69,7 @@ func (c *Config) check() error {
 		"max-queued": c.Limits.MaxQueued, "max-conns": c.MaxConns, "max-req-rate": c.Limits.MaxReqRate,
 		"max-payload": c.Limits.MaxPayload, "flush-bytes": c.FlushBytes,
 		"max-batch": c.Limits.MaxBatch, "grpc-workers": c.GRPCWorkers, "history-size": c.HistorySize,
+		"max-body": c.MaxBody, "max-grpc-metadata": c.MaxMetadata, "max-header-bytes": c.MaxHeaderBytes,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: %d is negative", name, v)
@@ -72,6 +78,7 @@ func (c *Config) check() error {
 	for name, v := range map[string]time.Duration{
 		"idle-timeout": c.Limits.IdleTimeout, "flush-interval": c.FlushInterval,
 		"drain-timeout": c.DrainTimeout, "write-timeout": c.Limits.WriteTimeout, "history-ttl": c.HistoryTTL,
+		"body-timeout": c.BodyTimeout,
 	} {
 		if v < 0 {
 			return fmt.Errorf("%s: %v is negative", name, v)
@@ -83,9 +90,33 @@ func (c *Config) check() error {
 	if c.HistoryTTL == 0 {
 		c.HistoryTTL = core.DefaultHistoryTTL
 	}
+	c.defaultSizes()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	c.Limits = c.Limits.WithDefaults()
 	return nil
+}
+
+// Defaults of the request limits (PROTOCOL.md, Limits).
+const (
+	DefaultMaxBody        = pushapi.DefaultMaxBody
+	DefaultBodyTimeout    = pushapi.DefaultBodyTimeout
+	DefaultMaxMetadata    = pushapi.DefaultMaxMetadata
+	DefaultMaxHeaderBytes = 16 << 10
+)
+
+// defaultSizes fills the request limits left zero.
+func (c *Config) defaultSizes() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxBody, DefaultMaxBody)
+	def(&c.MaxMetadata, DefaultMaxMetadata)
+	def(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
 }

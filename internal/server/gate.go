@@ -1,32 +1,95 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"slices"
+	"sync"
+	"time"
+
+	"github.com/gpush/gpush/core"
 )
 
 // gate decides whether an upgrade request may become a connection: draining
 // and over max-conns answer 503, an Origin off the allow-list 403. A request
-// without Origin (not a browser) passes.
+// without Origin (not a browser) passes. Every answer but a completed
+// upgrade closes the connection (Connection: close), so a refused client
+// holds no socket outside max-conns.
 func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close") // a completed upgrade is hijacked and writes its own headers
 	if r.URL.Path != "/ws" {
 		http.NotFound(w, r)
 		return
 	}
-	if !s.ready.Load() {
-		s.metrics.rejected.WithLabelValues("draining").Inc()
-		http.Error(w, "server is draining", http.StatusServiceUnavailable)
+	if refused := s.slots.reserve(s.cfg.MaxConns, s.hub.Stats()); refused != "" {
+		s.metrics.rejected.WithLabelValues(refused).Inc()
+		http.Error(w, refusals[refused], http.StatusServiceUnavailable)
 		return
 	}
-	if s.cfg.MaxConns > 0 && s.hub.Stats().Conns.Load() >= int64(s.cfg.MaxConns) {
-		s.metrics.rejected.WithLabelValues("max_conns").Inc()
-		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		return
-	}
+	defer s.slots.release()
 	if o := r.Header.Get("Origin"); o != "" && len(s.cfg.AllowedOrigins) > 0 && !slices.Contains(s.cfg.AllowedOrigins, o) {
 		s.metrics.rejected.WithLabelValues("origin").Inc()
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
 	s.transport.Upgrade(w, r)
+}
+
+// slots counts the upgrades past the gate whose transport has not returned
+// yet. Every transport registers a completed connection (Hub.Open) before
+// Upgrade returns, so reserved + open connections never undercounts, and
+// max-conns holds even for upgrades racing each other. A connection counts
+// twice between its Open and the release, so an upgrade at the limit may be
+// refused a moment early, never admitted late.
+//
+// Shutdown closes the gate and waits for the reserved upgrades to end, so
+// Hub.Drain sees every connection that will ever open.
+type slots struct {
+	mu       sync.Mutex // guards reserved and closed
+	reserved int
+	closed   bool
+}
+
+// refusals are the reasons reserve gives (metric labels) and their answers.
+var refusals = map[string]string{"draining": "server is draining", "max_conns": "too many connections"}
+
+// reserve takes a slot for one upgrade, or returns why not: "draining"
+// once the gate is closed, "max_conns" when max (0: no limit) connections
+// are open or upgrading.
+func (g *slots) reserve(max int, st *core.Stats) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.closed:
+		return "draining"
+	case max > 0 && int64(g.reserved)+st.Conns.Load() >= int64(max):
+		return "max_conns"
+	}
+	g.reserved++
+	return ""
+}
+
+// release ends a reservation: the upgrade failed, or its connection now
+// counts in the hub.
+func (g *slots) release() {
+	g.mu.Lock()
+	g.reserved--
+	g.mu.Unlock()
+}
+
+// close refuses every later reservation and waits, until ctx is done, for
+// the upgrades already past the gate to end.
+func (g *slots) close(ctx context.Context) {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	for g.busy() && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (g *slots) busy() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reserved > 0
 }

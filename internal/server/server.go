@@ -28,6 +28,7 @@ type Server struct {
 	transport variants.Transport
 	metrics   *metrics
 	ready     atomic.Bool
+	slots     slots // upgrades past the gate
 
 	wsLn, grpcLn, httpLn, pprofLn net.Listener
 	wsSrv, httpSrv, pprofSrv      *http.Server
@@ -115,6 +116,9 @@ func (s *Server) buildAPIs() error {
 		MaxPayload:    s.cfg.Limits.MaxPayload,
 		MaxBatch:      s.cfg.Limits.MaxBatch,
 		StreamWorkers: s.cfg.GRPCWorkers,
+		MaxBody:       s.cfg.MaxBody,
+		BodyTimeout:   s.cfg.BodyTimeout,
+		MaxMetadata:   s.cfg.MaxMetadata,
 		OnError:       s.metrics.pushError,
 	}
 	s.grpcSrv = pushapi.NewGRPCServer(api, s.hub)
@@ -132,8 +136,11 @@ func (s *Server) buildAPIs() error {
 		_, wsPort, _ := net.SplitHostPort(s.wsLn.Addr().String())
 		mux.Handle("/demo/", jsclient.Demo(wsPort))
 	}
-	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.wsSrv = &http.Server{Handler: http.HandlerFunc(s.gate), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
+	// The WebSocket port answers one request per connection (see gate);
+	// IdleTimeout is a backstop for any answer that did not close.
+	s.wsSrv = &http.Server{Handler: http.HandlerFunc(s.gate), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
 	if s.pprofLn != nil {
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
@@ -211,7 +218,8 @@ func (s *Server) shutdown() {
 	s.cfg.Logger.Info("gpushd draining", "timeout", s.cfg.DrainTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
-	s.wsSrv.Close() // no new upgrades; hijacked connections are the hub's
+	s.wsSrv.Close()    // no new upgrades; hijacked connections are the hub's
+	s.slots.close(ctx) // upgrades past the gate finish: Drain sees their connections
 	s.hub.Drain(ctx)
 	s.grpcSrv.GracefulStop()
 	s.httpSrv.Shutdown(ctx)

@@ -59,8 +59,11 @@ func New(hub *core.Hub) (*Transport, error) {
 // goroutine ends here: nothing stays per connection.
 func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
-	if err != nil {
-		return // gobwas answered the client
+	if err != nil { // gobwas answered the client on the socket it took over
+		if nc != nil {
+			nc.Close() // not left to a garbage collection
+		}
+		return
 	}
 	early, err := buffered(rw)
 	sc, ok := nc.(syscall.Conn)
