@@ -78,30 +78,26 @@ func (h *Hub) sweep(now int64) {
 // it under registry read locks, and c.mu comes before those (docs/locking.md).
 func (c *Conn) expAt() int64 { return c.exp.Load() }
 
-// Drain flushes what every connection has queued, waiting until ctx is
-// done, then sends every connection close 1001 `going away` and waits (still
-// bounded by ctx) for the sockets to close; those left are aborted.
+// Drain queues close 1001 `going away` behind what every connection has
+// queued, at once, and waits (bounded by ctx) for the sockets to close;
+// those left are aborted. Each connection closes on its own: one that reads
+// nothing delays no one else's 1001. Every pass of the wait closes the
+// connections opened since the last, so an upgrade that completes during
+// the drain gets its 1001 too.
 func (h *Hub) Drain(ctx context.Context) {
 	var conns []*Conn
-	h.reg.Each(TargetAll, Sub{}, func(c *Conn) { conns = append(conns, c) })
-	for _, c := range conns {
-		c.link.Kick()
+	all := func() []*Conn {
+		conns = conns[:0]
+		h.reg.Each(TargetAll, Sub{}, func(c *Conn) { conns = append(conns, c) })
+		return conns
 	}
 	h.waitUntil(ctx, func() bool {
-		for _, c := range conns {
-			if c.Out.Pending() > 0 && !c.gone.Load() {
-				return false
-			}
+		for _, c := range all() { // outside the registry's locks: CloseWith kicks
+			c.CloseWith(CloseGoingAway, "going away")
 		}
-		return true
+		return len(conns) == 0
 	})
-	for _, c := range conns {
-		c.CloseWith(CloseGoingAway, "going away")
-	}
-	h.waitUntil(ctx, func() bool { return h.reg.Len() == 0 })
-	conns = conns[:0]
-	h.reg.Each(TargetAll, Sub{}, func(c *Conn) { conns = append(conns, c) })
-	for _, c := range conns { // Abort may call Closed: outside the registry's locks
+	for _, c := range all() { // Abort may call Closed: outside the registry's locks
 		c.link.Abort()
 	}
 }
