@@ -39,8 +39,10 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 // yet. Every transport registers a completed connection (Hub.Open) before
 // Upgrade returns, so reserved + open connections never undercounts, and
 // max-conns holds even for upgrades racing each other. A connection counts
-// twice between its Open and the release, so an upgrade at the limit may be
-// refused a moment early, never admitted late.
+// twice between its Open and its release, so an upgrade that finds the
+// count at the limit while others are in flight waits for them to end and
+// counts again: it is refused only when the count without reservations
+// (exact) is at the limit.
 //
 // Shutdown closes the gate and waits for the reserved upgrades to end, so
 // Hub.Drain sees every connection that will ever open.
@@ -48,6 +50,7 @@ type slots struct {
 	mu       sync.Mutex // guards reserved and closed
 	reserved int
 	closed   bool
+	changed  *sync.Cond // on mu: broadcast when reserved drops or the gate closes
 }
 
 // refusals are the reasons reserve gives (metric labels) and their answers.
@@ -55,26 +58,39 @@ var refusals = map[string]string{"draining": "server is draining", "max_conns": 
 
 // reserve takes a slot for one upgrade, or returns why not: "draining"
 // once the gate is closed, "max_conns" when max (0: no limit) connections
-// are open or upgrading.
+// are open.
 func (g *slots) reserve(max int, st *core.Stats) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	switch {
-	case g.closed:
-		return "draining"
-	case max > 0 && int64(g.reserved)+st.Conns.Load() >= int64(max):
-		return "max_conns"
+	for {
+		switch {
+		case g.closed:
+			return "draining"
+		case max <= 0 || int64(g.reserved)+st.Conns.Load() < int64(max):
+			g.reserved++
+			return ""
+		case g.reserved == 0:
+			return "max_conns"
+		}
+		g.cond().Wait() // upgrades in flight may count twice: wait for one to end
 	}
-	g.reserved++
-	return ""
+}
+
+// cond returns the condition variable on mu, made on first use. g.mu is held.
+func (g *slots) cond() *sync.Cond {
+	if g.changed == nil {
+		g.changed = sync.NewCond(&g.mu)
+	}
+	return g.changed
 }
 
 // release ends a reservation: the upgrade failed, or its connection now
 // counts in the hub.
 func (g *slots) release() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.reserved--
-	g.mu.Unlock()
+	g.cond().Broadcast()
 }
 
 // close refuses every later reservation and waits, until ctx is done, for
@@ -82,6 +98,7 @@ func (g *slots) release() {
 func (g *slots) close(ctx context.Context) {
 	g.mu.Lock()
 	g.closed = true
+	g.cond().Broadcast()
 	g.mu.Unlock()
 	for g.busy() && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
