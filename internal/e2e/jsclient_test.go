@@ -223,13 +223,14 @@ func TestJSClientServerRestart(t *testing.T) {
 // close) and later drops every byte without closing (only the client's
 // watchdog can tell). Pushes flow on a public and a private channel
 // throughout; the client receives every one exactly once, in order, and
-// each recovery says recovered true.
+// each recovery says recovered true. Every connect logs in with a fresh
+// credential from getToken.
 func TestJSClientNetworkDrop(t *testing.T) {
 	d := newDaemon(t, historyArgs(t, 1000)...)
 	p := newProxy(t, d.wsAddr)
 	const n = 300
 	c := runJSClient(t, map[string]string{"URL": "ws://" + p.addr() + "/ws", "TOPIC": "news",
-		"TOKEN": token(t, "alice"), "PRIVATE": "inbox", "EXPECT": fmt.Sprint(n),
+		"SECRET": secret, "USER": "alice", "PRIVATE": "inbox", "EXPECT": fmt.Sprint(n),
 		"MIN_DELAY": "50", "MAX_DELAY": "500", "PING": "200", "DEAD": "1000"})
 	c.waitFor("ready", 1, nil, 20*time.Second)
 	needEpoch(t, c.of("subscribed")[0])
@@ -272,4 +273,5 @@ func TestJSClientNetworkDrop(t *testing.T) {
 	}
 	killed := c.waitFor("state", 1, func(l jsLine) bool { return l.State == "waiting" && strings.HasPrefix(l.Reason, "no frame") }, time.Second)
 	assert.Len(t, killed, 1, "the silent drop was noticed by the watchdog")
+	assert.Len(t, c.of("getToken"), len(c.of("subscribed"))/2, "getToken gave a fresh credential for every connect")
 }

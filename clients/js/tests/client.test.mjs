@@ -352,3 +352,37 @@ test('unsubscribe: no more pushes; close: closed for good with 1000', async () =
   clock.advance(60000);
   assert.equal(FakeSocket.all.length, 1, 'no reconnect after close()');
 });
+
+test('a saved position passed as since is recovered from on the first subscribe', async () => {
+  const { c } = client();
+  const ws = FakeSocket.last();
+  const got = [];
+  const p = c.subscribe('news', (m) => got.push(m.offset), { since: { offset: 7, epoch: 'E1' } });
+  ws.open();
+  assert.deepEqual(ws.requests(), [{ code: 1, topic: 'news', since: { offset: 7, epoch: 'E1' }, id: 1 }]);
+  ws.answerAll(() => ({ offset: 9, epoch: 'E1', recovered: true }));
+  assert.equal((await p).recovered, true);
+  ws.reply(push('news', 8));
+  ws.reply(push('news', 9));
+  assert.deepEqual(got, [8, 9]);
+});
+
+test('credential expired without getToken: logged out; private channels resume after login()', async () => {
+  const { c } = client({ token: 'tok1' });
+  const ws = FakeSocket.last();
+  const logouts = [];
+  c.on('logout', (e) => logouts.push(e.reason));
+  c.subscribePrivate('inbox', () => {});
+  ws.open();
+  ws.answerAll();
+  ws.answerAll(() => ({ offset: 2, epoch: 'P1' }));
+  ws.reply({ code: 4, status: 401, message: 'credential expired' });
+  await tick();
+  assert.deepEqual(logouts, ['credential expired']);
+  assert.equal(ws.requests().length, 2, 'nothing sent: no way to get a credential');
+  const again = c.login('tok2');
+  assert.deepEqual(ws.requests()[2], { code: 3, data: 'tok2', id: 3 });
+  ws.answerAll();
+  await again;
+  assert.deepEqual(ws.requests()[3], { code: 5, topic: 'inbox', since: { offset: 2, epoch: 'P1' }, id: 4 });
+});

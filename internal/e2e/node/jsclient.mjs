@@ -5,8 +5,12 @@
 //   GPUSH_URL      ws://host:port/ws
 //   GPUSH_TOPIC    public channel
 //   GPUSH_TOKEN    optional: HS256 JWT; GPUSH_PRIVATE: its private channel
+//   GPUSH_SECRET, GPUSH_USER   optional instead of GPUSH_TOKEN: getToken signs a
+//                  fresh JWT for the user on every connect that needs one
 //   GPUSH_EXPECT   pushes to print before closing
 //   GPUSH_PING, GPUSH_DEAD, GPUSH_MIN_DELAY, GPUSH_MAX_DELAY   client timings, ms
+import { createHmac } from 'node:crypto';
+
 import WebSocket from 'ws';
 
 import { connect } from '../../../clients/js/gpush.js';
@@ -16,9 +20,24 @@ const expect = Number(env.GPUSH_EXPECT || '1');
 const num = (name, def) => (env[name] ? Number(env[name]) : def);
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
+// jwt signs an HS256 token for user, valid for an hour.
+function jwt(user, secret) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub: user, exp: Math.floor(Date.now() / 1000) + 3600 });
+  return head + '.' + createHmac('sha256', secret).update(head).digest('base64url');
+}
+
+const getToken = env.GPUSH_SECRET
+  ? async () => {
+      out({ kind: 'getToken' });
+      return jwt(env.GPUSH_USER, env.GPUSH_SECRET);
+    }
+  : undefined;
+
 const c = connect(env.GPUSH_URL, {
   WebSocket,
   token: env.GPUSH_TOKEN || undefined,
+  getToken,
   pingInterval: num('GPUSH_PING', 20000),
   deadAfter: num('GPUSH_DEAD', 45000),
   minDelay: num('GPUSH_MIN_DELAY', 500),
