@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,16 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// demoArgs are gpushd's flags for the demo test: the page, and history when
-// the server has it (the page shows offsets then).
-func demoArgs(t *testing.T) []string {
-	gpushdBin(t)
-	if strings.Contains(binHelp, "-history-size") {
-		return []string{"-demo", "-history-size", "100"}
-	}
-	return []string{"-demo"}
-}
 
 // poll waits until expr is true in the page.
 func poll(t *testing.T, ctx context.Context, expr, what string) {
@@ -36,15 +25,16 @@ func pageTexts(t *testing.T, ctx context.Context) []string {
 	return got
 }
 
-// TestBrowserDemo: gpushd -demo serves the page; in headless Chromium it
-// connects by itself, subscribes when the button is pressed and lists the
+// TestBrowserDemo: gpushd -demo (history on) serves the page; in headless
+// Chromium it connects by itself, subscribes when the button is pressed and lists the
 // pushes made through the HTTP API. The server then closes every
 // connection (SIGTERM: 1001 going away) and comes back on the same ports:
 // the page reconnects by itself, resubscribes, says recovered false (a new
-// process cannot replay) and lists the pushes made after.
+// process cannot replay) and lists the pushes made after, with offsets of
+// the new epoch.
 func TestBrowserDemo(t *testing.T) {
 	ctx := browser(t)
-	d := newDaemon(t, demoArgs(t)...)
+	d := newDaemon(t, append(historyArgs(100), "-demo")...)
 	_, err := run(ctx, chromedp.Navigate("http://"+d.httpAddr+"/demo/"))
 	require.NoError(t, err)
 	poll(t, ctx, `window.demo && window.demo.state === 'open'`, "the page connects by itself")
@@ -82,11 +72,9 @@ func TestBrowserDemo(t *testing.T) {
 	state, err := run(ctx, chromedp.Text(chromedp.ID("state")))
 	require.NoError(t, err)
 	assert.Equal(t, "open", state, "the page shows the connection state")
-	if epoch, _ := run(ctx, chromedp.Evaluate[string](`window.demo.events.find(e => e.kind === 'subscribed').epoch || ''`)); epoch != "" {
-		offsets, err := run(ctx, chromedp.Evaluate[[]int](`window.demo.pushes.map(p => p.offset)`))
-		require.NoError(t, err)
-		assert.Equal(t, []int{1, 2, 3, 1, 2}, offsets, "history on: offsets, restarting in the new process's epoch")
-	}
+	offsets, err := run(ctx, chromedp.Evaluate[[]int](`window.demo.pushes.map(p => p.offset)`))
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2, 3, 1, 2}, offsets, "offsets, restarting in the new process's epoch")
 }
 
 // TestBrowserDemoServerClose: a live gpushd with history closes the page's
@@ -95,16 +83,13 @@ func TestBrowserDemo(t *testing.T) {
 // and lists every push exactly once, in order.
 func TestBrowserDemoServerClose(t *testing.T) {
 	ctx := browser(t)
-	d := newDaemon(t, append(historyArgs(t, 1000), "-demo", "-idle-timeout", "1s")...)
+	d := newDaemon(t, append(historyArgs(1000), "-demo", "-idle-timeout", "1s")...)
 	_, err := run(ctx, chromedp.Navigate("http://"+d.httpAddr+"/demo/"))
 	require.NoError(t, err)
 	poll(t, ctx, `window.demo && window.demo.state === 'open'`, "the page connects by itself")
 	_, err = run(ctx, chromedp.Click(chromedp.ID("subscribe")))
 	require.NoError(t, err)
 	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 1`, "the subscribe is answered")
-	if epoch, _ := run(ctx, chromedp.Evaluate[string](`window.demo.events[window.demo.events.length - 1].epoch || ''`)); epoch == "" {
-		t.Skip("server history has not landed yet (issue 14): a subscribe reply carries no epoch with -history-size on")
-	}
 	var want []string
 	for i := 0; i < 40; i++ {
 		text := fmt.Sprintf("push %d", i)

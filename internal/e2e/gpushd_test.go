@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,7 +24,6 @@ var (
 	binOnce  sync.Once
 	binPath  string
 	binErr   error
-	binHelp  string
 	binBuild []byte
 )
 
@@ -47,25 +45,14 @@ func gpushdBin(t *testing.T) string {
 		}
 		binPath = filepath.Join(binDir, "gpushd")
 		binBuild, binErr = exec.Command("go", "build", "-o", binPath, "github.com/gpush/gpush/cmd/gpushd").CombinedOutput()
-		if binErr != nil {
-			return
-		}
-		var help []byte
-		help, _ = exec.Command(binPath, "-h").CombinedOutput()
-		binHelp = string(help)
 	})
 	require.NoError(t, binErr, "go build gpushd: %s", binBuild)
 	return binPath
 }
 
-// historyArgs returns the flags that turn server history on, or skips t
-// while the server has none yet (issue 14: history lands in core
-// separately from the client; the gate goes once it has).
-func historyArgs(t *testing.T, size int) []string {
-	gpushdBin(t)
-	if !strings.Contains(binHelp, "-history-size") {
-		t.Skip("server history has not landed yet (issue 14): gpushd has no -history-size")
-	}
+// historyArgs are the flags that turn server history on, size pushes per
+// channel.
+func historyArgs(size int) []string {
 	return []string{"-history-size", fmt.Sprint(size)}
 }
 

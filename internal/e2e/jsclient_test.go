@@ -155,14 +155,6 @@ func (c *jsClient) wait(d time.Duration) {
 	}
 }
 
-// needEpoch skips t when the server answered a subscribe without an epoch
-// although history was asked for (history not implemented yet).
-func needEpoch(t *testing.T, sub jsLine) {
-	if sub.Epoch == "" {
-		t.Skip("server history has not landed yet (issue 14): a subscribe reply carries no epoch with -history-size on")
-	}
-}
-
 func texts(ls []jsLine) []string {
 	var out []string
 	for _, l := range ls {
@@ -189,12 +181,12 @@ func offsets(ls []jsLine) []int {
 // channel has a new epoch); every push made before the kill and after the
 // restart arrives, in order, with offsets of their epoch.
 func TestJSClientServerRestart(t *testing.T) {
-	d := newDaemon(t, historyArgs(t, 100)...)
+	d := newDaemon(t, historyArgs(100)...)
 	c := runJSClient(t, map[string]string{"URL": d.WSURL(), "TOPIC": "news", "EXPECT": "10",
 		"MIN_DELAY": "100", "MAX_DELAY": "1000", "PING": "1000", "DEAD": "5000"})
 	c.waitFor("ready", 1, nil, 20*time.Second)
 	first := c.of("subscribed")[0]
-	needEpoch(t, first)
+	require.NotEmpty(t, first.Epoch, "history on: the subscribe reply carries an epoch")
 	for i := 1; i <= 5; i++ {
 		d.push("", "news", fmt.Sprintf("before %d", i))
 	}
@@ -226,14 +218,14 @@ func TestJSClientServerRestart(t *testing.T) {
 // each recovery says recovered true. Every connect logs in with a fresh
 // credential from getToken.
 func TestJSClientNetworkDrop(t *testing.T) {
-	d := newDaemon(t, historyArgs(t, 1000)...)
+	d := newDaemon(t, historyArgs(1000)...)
 	p := newProxy(t, d.wsAddr)
 	const n = 300
 	c := runJSClient(t, map[string]string{"URL": "ws://" + p.addr() + "/ws", "TOPIC": "news",
 		"SECRET": secret, "USER": "alice", "PRIVATE": "inbox", "EXPECT": fmt.Sprint(n),
 		"MIN_DELAY": "50", "MAX_DELAY": "500", "PING": "200", "DEAD": "1000"})
 	c.waitFor("ready", 1, nil, 20*time.Second)
-	needEpoch(t, c.of("subscribed")[0])
+	require.NotEmpty(t, c.of("subscribed")[0].Epoch, "history on: the subscribe reply carries an epoch")
 	var wantPub, wantPriv []string
 	for i := 0; i < n; i++ {
 		switch i {
