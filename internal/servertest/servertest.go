@@ -74,6 +74,14 @@ func Start(t testing.TB, variant string, tweak func(*server.Config)) *Server {
 	return s
 }
 
+// Shutdown begins the graceful shutdown, as SIGTERM does, and returns at
+// once; Stop waits for it to end.
+func (s *Server) Shutdown() {
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
 // Stop shuts the server down gracefully and waits for Serve to return.
 // It is idempotent.
 func (s *Server) Stop(t testing.TB) {
