@@ -152,13 +152,25 @@ func (b *Bench) startServer(j job, extra map[string]string) (*Server, error) {
 	return StartServer(b.Server, j.variant, flags)
 }
 
-// row starts a result row for j.
+// row starts a result row for j. With history on (-set history-size=N)
+// the case carries history=N, so that rows with and without history do not
+// compare as one case.
 func (b *Bench) row(j job, params map[string]float64, config map[string]string) Row {
+	if n := b.historySize(); n > 0 {
+		params = modeParams(params, "", 0) // a copy
+		params["history"] = float64(n)
+	}
 	return Row{
 		Time: time.Now().UTC(), RunID: b.RunID, Run: j.run, Profile: b.Profile.Name,
 		Variant: j.variant, Scenario: j.scenario, Case: caseName(params),
 		Params: params, Config: config, Machine: b.machine, Figures: map[string]float64{},
 	}
+}
+
+// historySize is the history-size flag of every server, 0 when off.
+func (b *Bench) historySize() int {
+	n, _ := strconv.Atoi(b.Flags["history-size"])
+	return n
 }
 
 // measure runs one job; a failure becomes a row with a note, never a stop.

@@ -176,3 +176,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// TestBenchHistory runs fan-out with history on: the rows say so in their
+// case, and carry the kept pushes and the heap they cost.
+func TestBenchHistory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs servers")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	b := &Bench{
+		Server: buildServer(t), Loadgen: []string{self}, Variants: []string{"epoll-sharded-batched"},
+		Scenarios: []string{"fanout"}, Profile: Profiles["tiny"], Runs: 1,
+		Out: t.TempDir(), Progress: testWriter{t}, Flags: map[string]string{"history-size": "1000"},
+	}
+	rows, err := b.Run()
+	require.NoError(t, err)
+	require.Len(t, rows, len(b.Profile.Fanout))
+	for _, r := range rows {
+		f := r.Figures
+		assert.Equal(t, 1000.0, r.Params["history"], "the case names the history size")
+		assert.Contains(t, r.Case, "history=1000")
+		assert.Equal(t, f[FigExpected], f[FigDelivered], "every accepted push delivered")
+		assert.Equal(t, f[FigPushesAccepted], f[FigHistoryPushes], "every push kept (fewer than the size)")
+		assert.Equal(t, 1.0, f[FigHistoryChannels], "one channel")
+		assert.Contains(t, f, FigHeapPerKeptPush)
+	}
+}

@@ -84,4 +84,9 @@ const (
 	FigReadsPerAttackByte = "reads_per_attack_byte"
 	FigRSSPerAttacker     = "rss_per_attacker"        // split: bytes
 	FigGoroutinesPerAtk   = "goroutines_per_attacker" // split
+
+	// traffic with history on (-set history-size=N)
+	FigHistoryPushes   = "history_pushes"     // pushes kept after the window
+	FigHistoryChannels = "history_channels"   // channels with a sequence after the window
+	FigHeapPerKeptPush = "heap_per_kept_push" // bytes of live heap the window added, per push it added to the history
 )

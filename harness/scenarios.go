@@ -127,8 +127,12 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 	for _, m := range modes {
 		row := b.row(j, modeParams(params, m, b.BatchSize), srv.Config)
 		plan.Mode = m
+		m0, _ := b.historyMemory(srv)
 		rep, err := b.window(srv, gens, plan, expect, row.Figures)
 		if err != nil {
+			return append(rows, row), err
+		}
+		if err := b.historyFigures(srv, m0, row.Figures); err != nil {
 			return append(rows, row), err
 		}
 		if j.scenario == "churn" {
@@ -141,6 +145,34 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// historyMemory reads the server's memory before a window when history
+// is on (each read forces a collection, so not otherwise).
+func (b *Bench) historyMemory(srv *Server) (MemoryReport, error) {
+	if b.historySize() == 0 {
+		return MemoryReport{}, nil
+	}
+	return srv.Memory()
+}
+
+// historyFigures adds, with history on, the pushes kept after a window and
+// the live heap they added per kept push (their frames and slots; the
+// window's queues are drained by then).
+func (b *Bench) historyFigures(srv *Server, m0 MemoryReport, f map[string]float64) error {
+	if b.historySize() == 0 {
+		return nil
+	}
+	m1, err := srv.Memory()
+	if err != nil {
+		return err
+	}
+	f[FigHistoryPushes] = float64(m1.HistoryPushes)
+	f[FigHistoryChannels] = float64(m1.HistoryChannels)
+	if kept := m1.HistoryPushes - m0.HistoryPushes; kept > 0 {
+		f[FigHeapPerKeptPush] = (float64(m1.HeapBytes) - float64(m0.HeapBytes)) / float64(kept)
+	}
+	return nil
 }
 
 // modeParams adds the push mode to a row's parameters: "batch" (items per

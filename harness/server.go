@@ -152,6 +152,10 @@ type MemoryReport struct {
 	RSSBytes   uint64 `json:"rss_bytes"`
 	Writes     int64  `json:"writes"`
 	Deliveries int64  `json:"deliveries"`
+
+	HistoryChannels int64 `json:"history_channels"` // history on: channels with a sequence
+	HistoryPushes   int64 `json:"history_pushes"`   // pushes kept
+	HistoryBytes    int64 `json:"history_bytes"`    // their frame bytes
 }
 
 // Memory asks the server for its figures after a forced GC.

@@ -24,6 +24,10 @@ type MemoryReport struct {
 	RSSBytes   uint64 `json:"rss_bytes"`   // VmRSS
 	Writes     int64  `json:"writes"`
 	Deliveries int64  `json:"deliveries"`
+	// History (0 when off): channels with a sequence, pushes kept, their bytes.
+	HistoryChannels int64 `json:"history_channels"`
+	HistoryPushes   int64 `json:"history_pushes"`
+	HistoryBytes    int64 `json:"history_bytes"`
 }
 
 // memory answers /debug/gpush/memory with a MemoryReport. It forces a
@@ -49,6 +53,10 @@ func (s *Server) memory(w http.ResponseWriter, r *http.Request) {
 		RSSBytes:   vmRSS(),
 		Writes:     st.Writes.Load(),
 		Deliveries: st.Deliveries.Load(),
+
+		HistoryChannels: st.HistoryChannels.Load(),
+		HistoryPushes:   st.HistoryPushes.Load(),
+		HistoryBytes:    st.HistoryBytes.Load(),
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(rep)
