@@ -17,6 +17,7 @@ type Config struct {
 	Limits   Limits
 	Format   Format
 	History  HistoryConfig // zero: off
+	Broker   Broker        // nil: a single node, delivery in process
 	Logger   *slog.Logger  // nil: slog.Default()
 }
 
@@ -30,6 +31,7 @@ type Hub struct {
 	auth   Authenticator
 	lim    Limits
 	format Format
+	broker Broker // nil: single node
 	log    *slog.Logger
 	stats  Stats
 	hist   *history // nil when history is off
@@ -48,6 +50,7 @@ func NewHub(cfg Config) *Hub {
 		auth:   cfg.Auth,
 		lim:    cfg.Limits.WithDefaults(),
 		format: cfg.Format,
+		broker: cfg.Broker,
 		log:    cfg.Logger,
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -93,22 +96,33 @@ func (h *Hub) Closed(c *Conn) {
 	c.uid = ""
 	c.exp.Store(0)
 	h.reg.Remove(c, subs)
+	for _, s := range subs {
+		h.release(s)
+	}
 	c.mu.Unlock()
 	h.stats.Subscriptions.Add(-int64(len(subs)))
 	c.Out.markClosed()
 	h.stats.Conns.Add(-1)
 }
 
-// Publish delivers p to the local connections at once: the in-process
-// broker. p must have passed Push.Check.
-func (h *Hub) Publish(_ context.Context, p Push) error {
+// Publish delivers p to the local connections at once (the in-process
+// broker), or, clustered, hands it to the Broker and returns once the
+// broker confirmed it. p must have passed Push.Check.
+func (h *Hub) Publish(ctx context.Context, p Push) error {
+	if h.broker != nil {
+		return h.broker.Publish(ctx, []Push{p})
+	}
 	h.Deliver(p)
 	return nil
 }
 
 // PublishBatch delivers ps to the local connections at once, in order: the
-// in-process broker's core.BatchPublisher.
-func (h *Hub) PublishBatch(_ context.Context, ps []Push) error {
+// in-process broker's core.BatchPublisher. Clustered, the Broker takes the
+// batch and confirms it once.
+func (h *Hub) PublishBatch(ctx context.Context, ps []Push) error {
+	if h.broker != nil {
+		return h.broker.Publish(ctx, ps)
+	}
 	for _, p := range ps {
 		h.Deliver(p)
 	}

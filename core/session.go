@@ -19,7 +19,8 @@ type Sub struct {
 // Handle processes one complete client text message and queues its answer.
 // Messages of one connection must be handled one at a time, in order. It may
 // block in the Authenticator during a login: transports that must not block
-// use Parse and Apply, and hand a login (Request.MayBlock) to a goroutine.
+// use Parse and Apply, and hand a request that may block (Conn.MayBlock:
+// a login, a clustered subscribe) to a goroutine.
 // Like Parse and Apply, it never panics: a panic while handling closes this
 // connection with 1011.
 func (c *Conn) Handle(ctx context.Context, msg []byte) {
@@ -94,7 +95,7 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 	}
 	switch req.Code {
 	case OpSubscribe:
-		return c.subscribe(req, Sub{Topic: req.Topic})
+		return c.subscribe(ctx, req, Sub{Topic: req.Topic})
 	case OpUnsubscribe:
 		return c.unsubscribe(Sub{Topic: req.Topic})
 	case OpLogin:
@@ -110,7 +111,7 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 			return StatusUnauthorized, "login required"
 		}
 		if req.Code == OpSubscribePrivate {
-			return c.subscribe(req, Sub{UID: uid, Topic: req.Topic})
+			return c.subscribe(ctx, req, Sub{UID: uid, Topic: req.Topic})
 		}
 		return c.unsubscribe(Sub{UID: uid, Topic: req.Topic})
 	}
@@ -138,9 +139,16 @@ func (c *Conn) allow() bool {
 
 // subscribe adds s for req. With history on it answers req itself, under
 // s's channel lock (see answerKept), and returns statusAnswered.
-func (c *Conn) subscribe(req Request, s Sub) (int, string) {
+func (c *Conn) subscribe(ctx context.Context, req Request, s Sub) (int, string) {
+	held, err := c.acquire(ctx, s)
+	if err != nil {
+		return StatusUnavailable, ErrUnavailable.Error()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if held {
+		defer c.keepIfHeld(s)
+	}
 	if c.gone.Load() {
 		return StatusOK, ""
 	}
@@ -235,6 +243,7 @@ func (c *Conn) dropSub(i int) {
 	}
 	c.Out.mu.Unlock()
 	c.hub.reg.Unsubscribe(s, c)
+	c.hub.release(s)
 	c.hub.stats.Subscriptions.Add(-1)
 }
 

@@ -347,7 +347,7 @@ func TestSessionLoginAfterClosed(t *testing.T) {
 	<-done
 	assert.Zero(t, h.hub.Stats().LoggedIn.Load(), "a closed connection is not logged in")
 	assert.Empty(t, c.UID(), "nor bound to a user")
-	status, _ := c.subscribe(Request{Code: OpSubscribePrivate}, Sub{UID: "alice", Topic: "orders"})
+	status, _ := c.subscribe(context.Background(), Request{Code: OpSubscribePrivate}, Sub{UID: "alice", Topic: "orders"})
 	assert.Equal(t, StatusOK, status, "a later subscribe is a no-op")
 	assert.Zero(t, h.hub.Stats().Subscriptions.Load(), "and indexes nothing")
 }
@@ -372,7 +372,7 @@ func TestSessionPrivateSubscribeRacingExpiry(t *testing.T) {
 	c.exp.Store(1)
 	c.expire(time.Now().UnixNano()) // the sweep logs out
 	require.Empty(t, c.UID(), "precondition: logged out")
-	status, _ := c.subscribe(Request{Code: OpSubscribePrivate}, s) // apply goes on
+	status, _ := c.subscribe(context.Background(), Request{Code: OpSubscribePrivate}, s) // apply goes on
 	assert.Equal(t, StatusUnauthorized, status, "a private subscribe for a user no longer logged in is refused")
 	assert.Zero(t, h.hub.Deliver(Push{UID: "alice", Topic: "orders"}), "alice's pushes do not reach the logged-out connection")
 	assert.Zero(t, h.hub.Stats().Subscriptions.Load(), "no subscription counted")

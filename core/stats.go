@@ -16,6 +16,7 @@ type Stats struct {
 	Flushes       atomic.Int64             // connections written out by a batched writer (timer or flush-bytes)
 	SlowConsumers atomic.Int64             // connections closed with 1008 slow consumer
 	AuthFailures  atomic.Int64             // logins refused
+	Resyncs       atomic.Int64             // resync notices sent to every connection (broker link returned)
 	Closes        [closeSlots]atomic.Int64 // closes the server initiated, by code (see CloseCodes)
 	Recoveries    [2]atomic.Int64          // subscribes with since, by outcome: [0] recovered false, [1] true
 	Replayed      atomic.Int64             // frames queued by recoveries

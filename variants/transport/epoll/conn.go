@@ -107,7 +107,7 @@ func (ec *conn) dispatch(msg []byte) error {
 	if !ok {
 		return nil
 	}
-	if !req.MayBlock() {
+	if !ec.c.MayBlock(req) {
 		ec.c.Apply(ec.l.t.ctx, req)
 		return nil
 	}
