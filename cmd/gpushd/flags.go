@@ -62,6 +62,9 @@ func parse(args []string, stderr io.Writer) (server.Config, options, error) {
 	fs.BoolVar(&cfg.Demo, "demo", false, "serve a demo page built on the JavaScript client at /demo/ on the HTTP address")
 	fs.IntVar(&cfg.HistorySize, "history-size", 0, "pushes kept per channel for recovery with since (0: history off)")
 	fs.DurationVar(&cfg.HistoryTTL, "history-ttl", core.DefaultHistoryTTL, "how long a channel keeps its pushes after its last push")
+	fs.StringVar(&cfg.Broker, "broker", "", "join a cluster through NATS: nats://host:port[,nats://...] (empty: a single node)")
+	fs.StringVar(&cfg.NodeID, "node-id", "", "this node's name in logs and at the broker (empty: random, logged at start)")
+	fs.StringVar(&cfg.BrokerPrefix, "broker-prefix", "gpush", "NATS subject prefix of this cluster's pushes")
 	fs.StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn, error or off")
 	configPath := fs.String("config", "", "YAML file of settings with the flag names as keys (flags and GPUSH_ variables win)")
 	if err := fs.Parse(args); err != nil {

@@ -44,7 +44,13 @@ type Config struct {
 	Demo           bool          // serve the demo page at /demo/ on HTTPAddr
 	HistorySize    int           // pushes kept per channel for recovery; 0: history off
 	HistoryTTL     time.Duration // how long a channel keeps them after its last push; 0: 5 m
-	Logger         *slog.Logger  // nil: slog.Default()
+	// Broker joins a cluster: NATS URLs, nats://host:port[,nats://...];
+	// empty: a single node, delivery in process.
+	Broker           string
+	NodeID           string        // names the node (logs, NATS); empty: random
+	BrokerPrefix     string        // NATS subject prefix; empty: cluster.DefaultPrefix
+	BrokerUnsubDelay time.Duration // unsubscribe a subject this long after its last local subscriber; 0: 1 s
+	Logger           *slog.Logger  // nil: slog.Default()
 	// WrapRegistry, when set, wraps the variant's registry: tests use it to
 	// pause a registry walk at a chosen moment.
 	WrapRegistry func(core.Registry) core.Registry

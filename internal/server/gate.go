@@ -21,6 +21,11 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if s.brokerDown() { // a node subscribes to broadcasts before it serves upgrades
+		s.metrics.rejected.WithLabelValues("broker").Inc()
+		http.Error(w, "broker unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	if refused := s.slots.reserve(s.cfg.MaxConns, s.hub.Stats()); refused != "" {
 		s.metrics.rejected.WithLabelValues(refused).Inc()
 		http.Error(w, refusals[refused], http.StatusServiceUnavailable)

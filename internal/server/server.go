@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	jsclient "github.com/gpush/gpush/clients/js"
+	"github.com/gpush/gpush/cluster"
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/auth"
 	"github.com/gpush/gpush/pushapi"
@@ -27,6 +28,7 @@ type Server struct {
 	policy    core.Policy
 	transport variants.Transport
 	metrics   *metrics
+	broker    *cluster.Broker // nil: a single node
 	ready     atomic.Bool
 	slots     slots // upgrades past the gate
 
@@ -44,7 +46,11 @@ func New(cfg Config) (*Server, error) {
 	v, _ := variants.Lookup(cfg.Variant)
 	opt := variants.Options{Shards: cfg.Shards, FlushInterval: cfg.FlushInterval, FlushBytes: cfg.FlushBytes}
 	format, _ := core.ParseFormat(cfg.PushFormat)
-	s := &Server{cfg: cfg, policy: v.Policy(opt)}
+	br, err := newBroker(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	s := &Server{cfg: cfg, policy: v.Policy(opt), broker: br}
 	reg := v.Registry(opt)
 	if cfg.WrapRegistry != nil {
 		reg = cfg.WrapRegistry(reg)
@@ -55,13 +61,18 @@ func New(cfg Config) (*Server, error) {
 		Auth:     authenticator(cfg),
 		Limits:   cfg.Limits,
 		Format:   format,
-		History:  core.HistoryConfig{Size: cfg.HistorySize, TTL: cfg.HistoryTTL},
+		History:  core.HistoryConfig{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Node: nodeOf(br)},
+		Broker:   coreBroker(br),
 		Logger:   cfg.Logger,
 	})
 	s.metrics = newMetrics(s.hub.Stats())
+	if br != nil {
+		s.metrics.reg.MustRegister(brokerCollector{br.Stats()})
+		br.Start(s.hub) // connects in the background: a node starts with the broker unreachable
+	}
 	tr, err := v.Transport(s.hub)
 	if err != nil {
-		s.hub.Close()
+		s.closeAll()
 		return nil, fmt.Errorf("variant %s: %w", cfg.Variant, err)
 	}
 	s.transport = tr
@@ -153,14 +164,6 @@ func (s *Server) buildAPIs() error {
 	return nil
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !s.ready.Load() {
-		http.Error(w, "draining", http.StatusServiceUnavailable)
-		return
-	}
-	io.WriteString(w, "ready\n")
-}
-
 // Addr returns the bound addresses: WebSocket, gRPC, HTTP.
 func (s *Server) Addr() (ws, grpcAddr, httpAddr string) {
 	return s.wsLn.Addr().String(), s.grpcLn.Addr().String(), s.httpLn.Addr().String()
@@ -198,6 +201,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.Demo {
 		s.cfg.Logger.Info("gpushd demo page", "url", "http://"+s.httpLn.Addr().String()+"/demo/")
 	}
+	s.logCluster()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -237,6 +241,9 @@ func (s *Server) closeAll() {
 	}
 	if c, ok := s.policy.(io.Closer); ok {
 		c.Close()
+	}
+	if s.broker != nil {
+		s.broker.Close()
 	}
 	s.hub.Close()
 	for _, ln := range []net.Listener{s.wsLn, s.grpcLn, s.httpLn, s.pprofLn} {
