@@ -35,7 +35,7 @@ func (s *Server) DialRaw(t testing.TB) *Raw {
 // TryDialRaw is DialRaw returning what went wrong instead of failing t,
 // for suites that report a server's behaviour rather than enforce it.
 func (s *Server) TryDialRaw(t testing.TB) (*Raw, error) {
-	c, err := wsclient.Dial(s.WSAddr, wsclient.Config{Timeout: 5 * time.Second})
+	c, err := wsclient.Dial(s.dialTarget().WSAddr, wsclient.Config{Timeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}

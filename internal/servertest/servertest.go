@@ -37,11 +37,24 @@ type Server struct {
 	grpcConn *grpc.ClientConn
 	stop     context.CancelFunc
 	done     chan error
+	across   *across // a view of cluster nodes (Across); nil for one server
 }
 
-// Start runs the named variant until the test ends. tweak may change the
-// config before the server is built.
+// Start runs the named variant until the test ends and returns once it is
+// ready (/readyz 200). tweak may change the config before the server is
+// built.
 func Start(t testing.TB, variant string, tweak func(*server.Config)) *Server {
+	t.Helper()
+	s := StartUnready(t, variant, tweak)
+	require.Eventually(t, func() bool { return s.Ready() == http.StatusOK }, 5*time.Second, 5*time.Millisecond,
+		"server never became ready")
+	http.DefaultClient.CloseIdleConnections()
+	return s
+}
+
+// StartUnready is Start without waiting for the server to become ready: a
+// node whose broker is unreachable serves, but answers 503.
+func StartUnready(t testing.TB, variant string, tweak func(*server.Config)) *Server {
 	t.Helper()
 	cfg := server.Config{
 		WSAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
@@ -62,15 +75,6 @@ func Start(t testing.TB, variant string, tweak func(*server.Config)) *Server {
 	s.HTTPURL = "http://" + httpAddr
 	go func() { s.done <- srv.Serve(ctx) }()
 	t.Cleanup(func() { s.Stop(t) })
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(s.HTTPURL + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 5*time.Millisecond, "server never became ready")
-	http.DefaultClient.CloseIdleConnections()
 	return s
 }
 
@@ -80,6 +84,16 @@ func (s *Server) Shutdown() {
 	if s.stop != nil {
 		s.stop()
 	}
+}
+
+// Ready returns the status of GET /readyz, 0 when the request failed.
+func (s *Server) Ready() int {
+	resp, err := http.Get(s.HTTPURL + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // Stop shuts the server down gracefully and waits for Serve to return.
@@ -107,6 +121,9 @@ func (s *Server) Stop(t testing.TB) {
 // Client returns a gRPC push client on one connection to s, closed at Stop.
 // It is safe for concurrent use.
 func (s *Server) Client() (pushpb.PushClient, error) {
+	if s.across != nil {
+		return s.across.push.Client()
+	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.grpcConn == nil {
@@ -193,8 +210,9 @@ type Client struct {
 // Dial connects a client to s.
 func (s *Server) Dial(t testing.TB) *Client {
 	t.Helper()
-	ws, resp, err := websocket.DefaultDialer.Dial(s.WSURL, nil)
-	require.NoError(t, err, "dial %s", s.WSURL)
+	url := s.dialTarget().WSURL
+	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	require.NoError(t, err, "dial %s", url)
 	resp.Body.Close()
 	c := &Client{t: t, WS: ws}
 	t.Cleanup(func() { ws.Close() })
