@@ -21,8 +21,10 @@ soak: ## minutes of thousands of connections: churn, floods, slow consumers, spl
 vet:
 	$(GO) vet ./...
 
-lint: vet
+lint: vet ## gofmt, go vet, and staticcheck at the version pinned in tools/go.mod
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	cd tools && $(GO) build -o $(CURDIR)/bin/ honnef.co/go/tools/cmd/staticcheck
+	bin/staticcheck ./...
 
 bench: build ## every scenario x every variant and peer, 3 runs each (< 60 min); results/ and plots
 	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile full -runs 3 -out results $(ARGS)

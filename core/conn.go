@@ -31,10 +31,11 @@ type Conn struct {
 	Scheduled atomic.Bool  // owned by the write policy: queued for a flush
 	gone      atomic.Bool  // Hub.Closed ran
 	// exp is the credential expiry, unix ns, 0 = none. Written under mu;
-	// the sweep reads it without mu, as it holds registry locks.
+	// the sweep reads it without mu, as it holds registry locks
+	// (docs/locking.md).
 	exp atomic.Int64
 
-	mu     sync.Mutex // guards the session fields below; taken before registry locks
+	mu     sync.Mutex // guards the session fields below; taken before registry locks (docs/locking.md)
 	uid    string     // logged-in user, "" when not logged in
 	tokens float32    // request rate bucket
 	refill int64      // unix ns of the last refill

@@ -33,7 +33,7 @@ const (
 // Any goroutine may Push; one writer at a time (the transport's) calls Peek
 // and Advance.
 type Outbox struct {
-	mu     sync.Mutex // guards the fields of this group
+	mu     sync.Mutex // guards the fields of this group; a leaf lock (docs/locking.md)
 	q      *frameList // pending frames, nil when none; q.pending()[0][off:] is next
 	off    int32      // bytes of the head frame already written (a frame is < 2 GiB)
 	peeked uint16     // head frames handed to the writer by the last Peek

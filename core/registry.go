@@ -3,7 +3,8 @@ package core
 // Registry indexes connections: public topic -> connections, (uid, topic) ->
 // connections, and every connection. Implementations live in
 // variants/registry. Every method is safe for concurrent use; fn runs with
-// registry read locks held and must not call back into the registry.
+// registry read locks held and must not call back into the registry
+// (docs/locking.md).
 type Registry interface {
 	Add(c *Conn)
 	// Remove drops c and the subscriptions listed in subs.

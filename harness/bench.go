@@ -232,5 +232,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

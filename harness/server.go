@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -198,14 +196,3 @@ func (s *Server) Stop() {
 		<-s.exited
 	}
 }
-
-// configString is the flags as one line, for notes.
-func configString(c map[string]string) string {
-	var b strings.Builder
-	for k, v := range c {
-		fmt.Fprintf(&b, "-%s=%s ", k, v)
-	}
-	return b.String()
-}
-
-var _ = context.Background

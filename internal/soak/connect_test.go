@@ -30,7 +30,7 @@ import (
 // flush-bytes (16 KiB): every fourth push is that large. Cheap, so every
 // variant. It found nbio closing sockets whose write failed outside its
 // poller, where a stale event then closed a new connection given the same
-// descriptor number (variants/nbio/link.go).
+// descriptor number (variants/transport/nbio/link.go).
 func TestConnectDuringBroadcasts(t *testing.T) {
 	const (
 		conns   = 300

@@ -1,4 +1,4 @@
-// Package writer holds the write policies, one variant axis: Immediate
+// Package policy holds the write policies, one variant axis: Immediate
 // (every frame written at once, one write each) and Batched (frames
 // coalesced per connection and flushed on a timer or when enough is
 // pending). Each implements core.Policy.

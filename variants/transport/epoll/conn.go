@@ -29,7 +29,7 @@ type conn struct {
 	gone bool // closed and forgotten
 
 	closed bool        // fd is closed: write nothing; guarded by wmu
-	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it
+	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it (docs/locking.md)
 
 	// side is set while a goroutine of its own handles this connection's
 	// requests (a login and what follows it): only then does a connection

@@ -33,7 +33,8 @@ import (
 //
 // Whoever kicks writes (a pusher, a flusher, nbio's task pool), never
 // blocking: one writer at a time (wmu), and a kick that finds the writer
-// busy leaves the work to it: core.Kicker, as in the epoll transport.
+// busy leaves the work to it: core.Kicker, as in the epoll transport. Lock
+// order (wmu, then nbc's lock, then the outbox): docs/locking.md.
 
 // link is the transport side of one connection.
 type link struct {
