@@ -2,8 +2,11 @@ package harness
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,7 +74,7 @@ func TestSampleSelf(t *testing.T) {
 func TestProcCPUResolution(t *testing.T) {
 	c0, err := procCPU(os.Getpid())
 	require.NoError(t, err)
-	spin(2 * time.Millisecond)
+	spin(t, 2*time.Millisecond)
 	c1, err := procCPU(os.Getpid())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, c1-c0, 0.002, "2 ms of spinning is seen")
@@ -85,7 +88,17 @@ func TestProcCPUResolution(t *testing.T) {
 	assert.Error(t, err, "no such process")
 }
 
-func spin(d time.Duration) {
-	for start := time.Now(); time.Since(start) < d; {
+// spin burns d of this thread's CPU time, not of wall time: on a busy
+// machine a spinning thread gets less CPU than the wall clock shows, while
+// the process's CPU clock moves at least as far as one of its threads'.
+func spin(t *testing.T, d time.Duration) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	now := func() time.Duration {
+		var ts unix.Timespec
+		require.NoError(t, unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts))
+		return time.Duration(ts.Nano())
+	}
+	for start := now(); now()-start < d; {
 	}
 }
