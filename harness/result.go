@@ -85,8 +85,9 @@ const (
 	FigRSSPerAttacker     = "rss_per_attacker"        // split: bytes
 	FigGoroutinesPerAtk   = "goroutines_per_attacker" // split
 
-	// traffic with history on (-set history-size=N)
-	FigHistoryPushes   = "history_pushes"     // pushes kept after the window
-	FigHistoryChannels = "history_channels"   // channels with a sequence after the window
-	FigHeapPerKeptPush = "heap_per_kept_push" // bytes of live heap the window added, per push it added to the history
+	// with history on (-set history-size=N)
+	FigHistoryPushes   = "history_pushes"     // pushes kept after the window (idle: after the fill)
+	FigHistoryChannels = "history_channels"   // traffic: channels with a sequence after the window
+	FigHeapPerKeptPush = "heap_per_kept_push" // idle: live heap per kept push, over KeptChannels channels filled to the size (64-byte payloads)
+	FigHeapPerChannel  = "heap_per_channel"   // idle: live heap per channel with a sequence, beside its kept pushes
 )

@@ -2,10 +2,13 @@ package harness
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"os"
 	"time"
+
+	"github.com/gpush/gpush/proto/pushpb"
 )
 
 // idle ramps subscribed, silent connections and reads the server's
@@ -55,7 +58,66 @@ func (b *Bench) idle(j job) ([]Row, error) {
 	f[FigHeapStackPerConn] = fit(func(p Point) float64 { return p.HeapBytes + p.StackBytes })
 	f[FigGoroutinesPerConn] = fit(func(p Point) float64 { return p.Goroutines })
 	f[FigSockBytesPerConn] = fit(func(p Point) float64 { return p.SockPages * float64(os.Getpagesize()) })
+	if b.historySize() > 0 {
+		return []Row{row}, b.keptMemory(srv, f)
+	}
 	return []Row{row}, nil
+}
+
+// KeptChannels is how many channels the idle scenario fills with history on.
+const KeptChannels = 2000
+
+// keptMemory, with history on, measures what history holds: it pushes
+// (64-byte payloads, in batches) to KeptChannels channels nobody
+// subscribes to, one push each and then up to the history size, reading
+// the live heap after each step. The second step's growth per push added
+// to the history is a kept push's cost; the first step's per channel,
+// less one kept push, is a channel's.
+func (b *Bench) keptMemory(srv *Server, f map[string]float64) error {
+	topics := topicNames("kept", KeptChannels)
+	var ms [3]MemoryReport
+	for step, rounds := range []int{0, 1, b.historySize() - 1} {
+		if err := pushRounds(srv, topics, rounds); err != nil {
+			return err
+		}
+		m, err := srv.Memory()
+		if err != nil {
+			return err
+		}
+		ms[step] = m
+	}
+	heap := func(i int) float64 { return float64(ms[i].HeapBytes) }
+	if kept := ms[2].HistoryPushes - ms[1].HistoryPushes; kept > 0 {
+		f[FigHeapPerKeptPush] = (heap(2) - heap(1)) / float64(kept)
+		f[FigHeapPerChannel] = (heap(1)-heap(0))/KeptChannels - f[FigHeapPerKeptPush]
+	}
+	f[FigHistoryPushes] = float64(ms[2].HistoryPushes)
+	return nil
+}
+
+// pushRounds pushes rounds pushes of 64 bytes to each topic, by
+// PushBatch calls of 1,000 items (the server's default most).
+func pushRounds(srv *Server, topics []string, rounds int) error {
+	payload := make([]byte, 64)
+	var items []*pushpb.Data
+	for r := range rounds {
+		for _, t := range topics {
+			items = append(items, &pushpb.Data{Topic: t, Data: payload})
+			if len(items) == 1000 || (r == rounds-1 && t == topics[len(topics)-1]) {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				rep, err := srv.Push.PushBatch(ctx, &pushpb.DataBatch{Items: items})
+				cancel()
+				if err != nil {
+					return fmt.Errorf("kept pushes: %w", err)
+				}
+				if len(rep.GetErrors()) > 0 {
+					return fmt.Errorf("kept pushes: %s", rep.GetErrors()[0].GetMessage())
+				}
+				items = items[:0]
+			}
+		}
+	}
+	return nil
 }
 
 // topicNames are n topics of a scenario.
@@ -127,12 +189,11 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 	for _, m := range modes {
 		row := b.row(j, modeParams(params, m, b.BatchSize), srv.Config)
 		plan.Mode = m
-		m0, _ := b.historyMemory(srv)
 		rep, err := b.window(srv, gens, plan, expect, row.Figures)
 		if err != nil {
 			return append(rows, row), err
 		}
-		if err := b.historyFigures(srv, m0, row.Figures); err != nil {
+		if err := b.historyFigures(srv, row.Figures); err != nil {
 			return append(rows, row), err
 		}
 		if j.scenario == "churn" {
@@ -147,31 +208,19 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 	return rows, nil
 }
 
-// historyMemory reads the server's memory before a window when history
-// is on (each read forces a collection, so not otherwise).
-func (b *Bench) historyMemory(srv *Server) (MemoryReport, error) {
-	if b.historySize() == 0 {
-		return MemoryReport{}, nil
-	}
-	return srv.Memory()
-}
-
-// historyFigures adds, with history on, the pushes kept after a window and
-// the live heap they added per kept push (their frames and slots; the
-// window's queues are drained by then).
-func (b *Bench) historyFigures(srv *Server, m0 MemoryReport, f map[string]float64) error {
+// historyFigures adds, with history on, what history holds after a
+// window. (A window keeps too few pushes for their heap to show above the
+// window's own garbage: the idle scenario measures that.)
+func (b *Bench) historyFigures(srv *Server, f map[string]float64) error {
 	if b.historySize() == 0 {
 		return nil
 	}
-	m1, err := srv.Memory()
+	m, err := srv.Memory()
 	if err != nil {
 		return err
 	}
-	f[FigHistoryPushes] = float64(m1.HistoryPushes)
-	f[FigHistoryChannels] = float64(m1.HistoryChannels)
-	if kept := m1.HistoryPushes - m0.HistoryPushes; kept > 0 {
-		f[FigHeapPerKeptPush] = (float64(m1.HeapBytes) - float64(m0.HeapBytes)) / float64(kept)
-	}
+	f[FigHistoryPushes] = float64(m.HistoryPushes)
+	f[FigHistoryChannels] = float64(m.HistoryChannels)
 	return nil
 }
 
