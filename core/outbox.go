@@ -224,20 +224,7 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	}
 	o.peeked = 0
 	o.queued -= n
-	done := 0
-	for q := o.q; n > 0 && q != nil && q.head < len(q.s); {
-		rest := len(q.s[q.head]) - int(o.off)
-		if n < rest {
-			o.off += int32(n)
-			break
-		}
-		n -= rest
-		q.s[q.head] = nil
-		q.head++
-		o.off = 0
-		done++
-	}
-	if o.stats != nil && done > 0 {
+	if done := o.dropWritten(n); o.stats != nil && done > 0 {
 		o.stats.Batch.observePow2(BatchBounds, int64(done))
 	}
 	if len(o.q.pending()) > 0 {
@@ -248,11 +235,28 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	}
 	o.releaseList() // an idle connection holds no queue
 	o.queued = 0
-	if o.state == outClosing {
+	closeNow = o.state == outClosing
+	if closeNow {
 		o.state = outClosed
-		return true, true
 	}
-	return true, false
+	return true, closeNow
+}
+
+// dropWritten forgets the n bytes written from the head of the queue and
+// returns how many frames they completed. o.mu is held.
+func (o *Outbox) dropWritten(n int) (done int) {
+	for q := o.q; n > 0 && q != nil && q.head < len(q.s); done++ {
+		rest := len(q.s[q.head]) - int(o.off)
+		if n < rest {
+			o.off += int32(n)
+			break
+		}
+		n -= rest
+		q.s[q.head] = nil
+		q.head++
+		o.off = 0
+	}
+	return done
 }
 
 // Pending returns the bytes queued.

@@ -76,27 +76,33 @@ func (l *loop) run() {
 			slog.Error("epoll wait failed", "err", err)
 			continue
 		}
-		batch = batch[:0]
-		l.mu.Lock()
-		for _, ev := range events {
-			batch = append(batch, l.conns[ev.Key]) // nil: closed meanwhile
-		}
-		l.mu.Unlock()
-		for i, ev := range events {
-			ec := batch[i]
-			if ec == nil {
-				continue
-			}
-			if ev.Out {
-				ec.Kick()
-			}
-			if ev.In || ev.Hup {
-				l.read(ec, ev.Hup)
-			}
-			batch[i] = nil
-		}
+		batch = l.serve(events, batch[:0])
 		l.serveAgain()
 	}
+}
+
+// serve handles one wait's events; batch is scratch space for their
+// connections, returned for the next turn.
+func (l *loop) serve(events []poll.Event, batch []*conn) []*conn {
+	l.mu.Lock()
+	for _, ev := range events {
+		batch = append(batch, l.conns[ev.Key]) // nil: closed meanwhile
+	}
+	l.mu.Unlock()
+	for i, ev := range events {
+		ec := batch[i]
+		if ec == nil {
+			continue
+		}
+		if ev.Out {
+			ec.Kick()
+		}
+		if ev.In || ev.Hup {
+			l.read(ec, ev.Hup)
+		}
+		batch[i] = nil
+	}
+	return batch
 }
 
 // serveAgain gives the connections that had more to read another turn.
