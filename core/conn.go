@@ -30,6 +30,8 @@ type Conn struct {
 	active    atomic.Int64 // unix ns of the last frame from the client
 	Scheduled atomic.Bool  // owned by the write policy: queued for a flush
 	gone      atomic.Bool  // Hub.Closed ran
+	holding   atomic.Bool  // the reader holds replies' kicks until Release
+	owed      atomic.Bool  // a reply was queued while holding: Release kicks
 	// exp is the credential expiry, unix ns, 0 = none. Written under mu;
 	// the sweep reads it without mu, as it holds registry locks
 	// (docs/locking.md).
@@ -37,8 +39,9 @@ type Conn struct {
 
 	mu     sync.Mutex // guards the session fields below; taken before registry locks (docs/locking.md)
 	uid    string     // logged-in user, "" when not logged in
-	tokens float32    // request rate bucket
-	refill int64      // unix ns of the last refill
+	tokens float32    // request rate bucket: up to the rate, refilled at the rate
+	flood  float32    // flood bucket: up to twice the rate, refilled at twice the rate
+	refill int64      // unix ns of the last refill of both
 
 	// subs are the subscriptions the connection holds, public and private
 	// (as Sub.UID), and keys their subKey, index for index. Written with
@@ -110,22 +113,60 @@ func subKey(s Sub) uint64 { return maphash.Comparable(subSeed, s) }
 // reply queues a frame that answers the client and writes it out now,
 // whatever the write policy: replies are rare and someone waits for them.
 func (c *Conn) reply(frame []byte) {
-	c.queue(frame)
-	c.link.Kick()
+	c.queueReply(frame, false)
+	c.kick()
 }
 
 // queue queues a frame that answers the client; the caller kicks.
-func (c *Conn) queue(frame []byte) {
-	if _, err := c.Out.push(frame, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
+func (c *Conn) queue(frame []byte) { c.queueReply(frame, false) }
+
+// queueReply queues a reply (pong: a pong control frame).
+func (c *Conn) queueReply(frame []byte, pong bool) {
+	if err := c.Out.reply(frame, pong, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
 		c.hub.stats.SlowConsumers.Add(1)
 		c.hub.stats.countClose(ClosePolicy)
 	}
 }
 
-// Pong answers a ping control frame with payload.
+// kick writes out the replies queued, unless the reader holds the
+// connection (Hold): then its Release kicks.
+func (c *Conn) kick() {
+	if c.holding.Load() {
+		c.owed.Store(true)
+		if c.holding.Load() { // else Release may have missed owed: kick below
+			return
+		}
+	}
+	c.owed.Store(false)
+	c.link.Kick()
+}
+
+// Hold defers the kicks of the replies queued until Release: a transport
+// that read many frames at once holds the connection while it handles
+// them, so that their replies leave together, in one kick and one write,
+// not one write each. Only the reading goroutine calls Hold and Release.
+func (c *Conn) Hold() { c.holding.Store(true) }
+
+// Release ends Hold and kicks once when replies were queued meanwhile.
+func (c *Conn) Release() {
+	c.holding.Store(false)
+	if c.owed.Swap(false) {
+		c.link.Kick()
+	}
+}
+
+// Pong answers a ping control frame with payload. The ping counts as a
+// request for the rate limit (Admit); beyond twice the limit the connection
+// is closed. A pong still waiting in the queue for an earlier ping is
+// replaced: the client gets one pong for the latest of the pings it sent
+// together (RFC 6455 5.5.3).
 func (c *Conn) Pong(payload []byte) {
 	c.Touch()
-	c.reply(AppendFrame(make([]byte, 0, len(payload)+2), OpcodePong, payload))
+	if c.Admit() == Flooded {
+		return
+	}
+	c.queueReply(AppendFrame(make([]byte, 0, len(payload)+2), OpcodePong, payload), true)
+	c.kick()
 }
 
 // CloseWith queues a close frame as the last thing the connection gets;

@@ -103,7 +103,7 @@ func TestHubSlowConsumer(t *testing.T) {
 		require.LessOrEqual(t, c.Out.Pending(), 200, "push %d: the queue never passes the limit before closing", n)
 	}
 	require.True(t, c.Out.Closing(), "the connection is closing")
-	assert.Equal(t, 200/len(frame)+1, n, "the push that would pass the limit closes it")
+	assert.Equal(t, 200/charge(frame)+1, n, "the push that would pass the limit closes it")
 	assert.Equal(t, int64(1), h.hub.Stats().SlowConsumers.Load(), "a slow consumer counted")
 	assert.Equal(t, int64(1), h.hub.Stats().Closes[5].Load(), "a close 1008 counted")
 	require.Equal(t, ClosePolicy, CloseCodes[5], "slot 5 is 1008")

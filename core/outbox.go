@@ -30,6 +30,17 @@ const (
 // goes back when the last is written, so a busy connection does not grow a
 // new slice for every batch either.
 //
+// Replies are the exception: they belong to this connection alone, so
+// replies queued one after another, before the writer takes them, are
+// copied into one buffer of the outbox's own (up to mergeMax), and a pong
+// control frame replaces a pong still waiting at the end of the queue (RFC
+// 6455 5.5.3: a pong may answer only the latest ping). A thousand replies
+// to one read then leave in a few writes, whatever the write policy.
+//
+// The limit counts memory, not just frame bytes: each pending frame costs
+// its capacity plus slotCost for its place in the list, so a stream of tiny
+// frames cannot hold many times the limit in bookkeeping.
+//
 // Any goroutine may Push; one writer at a time (the transport's) calls Peek
 // and Advance.
 type Outbox struct {
@@ -38,7 +49,10 @@ type Outbox struct {
 	off    int32      // bytes of the head frame already written (a frame is < 2 GiB)
 	peeked uint16     // head frames handed to the writer by the last Peek
 	state  uint8
-	queued int   // bytes pending: the slow-consumer figure
+	tail   uint8 // what the last pending frame is (tailShared, tailReply, tailMerged)
+	pongAt int32 // offset in the last pending frame of the pong that ends it; -1: none
+	queued int   // bytes pending on the wire
+	held   int   // memory pending: every frame's capacity plus slotCost, less off; the limit's figure
 	since  int64 // unix ns of the last progress while bytes were pending
 	born   int64 // unix ns when the queue last went from empty to pending
 
@@ -46,6 +60,24 @@ type Outbox struct {
 	coalesce bool   // a write may carry several frames (Policy.Coalesce)
 	stats    *Stats // where writes are observed; nil in tests
 }
+
+// What the last pending frame is.
+const (
+	tailShared uint8 = iota // a frame that is not this outbox's to change (a push, a close), or none
+	tailReply               // a reply frame of the caller's: merging copies it into a buffer of our own
+	tailMerged              // a buffer of our own that holds replies: more may be appended
+)
+
+// slotCost is what one pending frame costs beyond its bytes: its slice
+// header in the list (24 bytes), twice, as the list may hold up to double
+// the room it uses.
+const slotCost = 48
+
+// mergeMax bounds the buffer that consecutive replies are copied into.
+const mergeMax = 16 << 10
+
+// charge is the memory a pending frame counts for.
+func charge(frame []byte) int { return cap(frame) + slotCost }
 
 // push appends frame. pending is the number of bytes queued afterwards.
 // When the frame would take the queue past limit, push queues nothing,
@@ -62,14 +94,95 @@ func (o *Outbox) pushLocked(frame []byte, limit int) (pending int, err error) {
 	if o.state != outOpen {
 		return o.queued, ErrClosing
 	}
-	if limit > 0 && o.queued+len(frame) > limit {
-		o.dropPending()
-		o.appendLocked(closeSlowConsumer)
-		o.state = outClosing
+	if limit > 0 && o.held+charge(frame) > limit {
+		o.refuse()
 		return o.queued, ErrSlowConsumer
 	}
 	o.appendLocked(frame)
+	o.tail = tailShared
 	return o.queued, nil
+}
+
+// reply appends frame, a reply of this connection's own (pong: a pong
+// control frame), merging it into the reply that ends the queue when the
+// writer has not taken that yet. Errors as push.
+func (o *Outbox) reply(frame []byte, pong bool, limit int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state != outOpen {
+		return ErrClosing
+	}
+	before := o.held
+	switch {
+	case o.tailOpen() && pong && o.pongAt >= 0:
+		o.replaceLast(frame)
+	case o.tailOpen() && len(o.last())+len(frame) <= mergeMax:
+		o.merge(frame, pong)
+	default:
+		o.appendLocked(frame)
+		o.tail, o.pongAt = tailReply, -1
+		if pong {
+			o.pongAt = 0
+		}
+	}
+	if limit > 0 && o.held > limit && o.held > before {
+		o.refuse()
+		return ErrSlowConsumer
+	}
+	return nil
+}
+
+// tailOpen reports whether the last pending frame is a reply the writer has
+// not taken: not handed out by the last Peek, not partly written. o.mu is
+// held.
+func (o *Outbox) tailOpen() bool {
+	n := len(o.q.pending())
+	return o.tail != tailShared && n > 0 && n > int(o.peeked) && !(n == 1 && o.off > 0)
+}
+
+// last returns the last pending frame. o.mu is held; one is pending.
+func (o *Outbox) last() []byte { return o.q.s[len(o.q.s)-1] }
+
+// setLast replaces the last pending frame, keeping the counts. o.mu is held.
+func (o *Outbox) setLast(b []byte) {
+	old := o.last()
+	o.held += cap(b) - cap(old)
+	o.queued += len(b) - len(old)
+	o.q.s[len(o.q.s)-1] = b
+}
+
+// replaceLast replaces the pong that ends the last frame with frame, a
+// newer pong. o.mu is held.
+func (o *Outbox) replaceLast(frame []byte) {
+	if o.tail == tailReply { // the pong is the whole frame, the caller's
+		o.setLast(frame)
+		return
+	}
+	o.setLast(append(o.last()[:o.pongAt], frame...))
+}
+
+// merge appends frame to the last frame, a reply, first copying that into
+// a buffer of our own unless it is one. o.mu is held.
+func (o *Outbox) merge(frame []byte, pong bool) {
+	b := o.last()
+	if o.tail != tailMerged {
+		b = append(make([]byte, 0, max(512, 2*(len(b)+len(frame)))), b...)
+	}
+	o.pongAt = -1
+	if pong {
+		o.pongAt = int32(len(b))
+	}
+	o.setLast(append(b, frame...))
+	o.tail = tailMerged
+}
+
+// refuse drops what is pending (but what the writer holds) and queues
+// close 1008 `slow consumer` as the last frame. o.mu is held.
+func (o *Outbox) refuse() {
+	o.dropPending()
+	o.appendLocked(closeSlowConsumer)
+	o.tail = tailShared
+	o.state = outClosing
 }
 
 var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
@@ -81,16 +194,17 @@ var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
 func (o *Outbox) pushGroup(frames [][]byte, limit int) bool {
 	n := 0
 	for _, f := range frames {
-		n += len(f)
+		n += charge(f)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.state != outOpen || (limit > 0 && o.queued+n > limit) {
+	if o.state != outOpen || (limit > 0 && o.held+n > limit) {
 		return false
 	}
 	for _, f := range frames {
 		o.appendLocked(f)
 	}
+	o.tail = tailShared
 	return true
 }
 
@@ -150,6 +264,7 @@ func (o *Outbox) closeWith(frame []byte) bool {
 		return false
 	}
 	o.appendLocked(frame)
+	o.tail = tailShared
 	o.state = outClosing
 	return true
 }
@@ -167,12 +282,20 @@ func (o *Outbox) dropPending() {
 		keep = max(keep, 1)
 	}
 	clear(frames[keep:])
-	o.queued = -int(o.off)
+	o.queued, o.held = -int(o.off), -int(o.off)
 	for _, f := range frames[:keep] {
 		o.queued += len(f)
+		o.held += charge(f)
 	}
-	if o.q != nil {
-		o.q.s = o.q.s[:o.q.head+keep]
+	if o.q == nil {
+		return
+	}
+	o.q.s = o.q.s[:o.q.head+keep]
+	if cap(o.q.s) > 2*keep+16 { // give back the room a long backlog took, now
+		q := framePool.Get().(*frameList)
+		q.s = append(q.s[:0], o.q.s[o.q.head:]...)
+		o.releaseList()
+		o.q = q
 	}
 }
 
@@ -186,6 +309,7 @@ func (o *Outbox) appendLocked(frame []byte) {
 	}
 	o.q.push(frame)
 	o.queued += len(frame)
+	o.held += charge(frame)
 }
 
 // Peek appends to dst the pending bytes, as slices of the shared frames:
@@ -234,7 +358,7 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 		o.stats.Latency.observe(LatencyBounds, o.since-o.born)
 	}
 	o.releaseList() // an idle connection holds no queue
-	o.queued = 0
+	o.queued, o.held, o.tail = 0, 0, tailShared
 	closeNow = o.state == outClosing
 	if closeNow {
 		o.state = outClosed
@@ -246,12 +370,15 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 // returns how many frames they completed. o.mu is held.
 func (o *Outbox) dropWritten(n int) (done int) {
 	for q := o.q; n > 0 && q != nil && q.head < len(q.s); done++ {
-		rest := len(q.s[q.head]) - int(o.off)
+		head := q.s[q.head]
+		rest := len(head) - int(o.off)
 		if n < rest {
 			o.off += int32(n)
+			o.held -= n
 			break
 		}
 		n -= rest
+		o.held -= charge(head) - int(o.off)
 		q.s[q.head] = nil
 		q.head++
 		o.off = 0
@@ -283,7 +410,7 @@ func (o *Outbox) markClosed() {
 	defer o.mu.Unlock()
 	o.state = outClosed
 	o.releaseList()
-	o.off, o.queued, o.peeked = 0, 0, 0
+	o.off, o.queued, o.held, o.peeked, o.tail = 0, 0, 0, 0, tailShared
 }
 
 // Closing reports whether a close frame is queued or written.

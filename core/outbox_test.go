@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -10,9 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// frameN returns a text frame of n bytes in all, 2 <= n <= 127.
+// frameN returns a text frame of n bytes in all, 2 <= n <= 127, in a
+// buffer of exactly that capacity (its charge is n + slotCost).
 func frameN(n int, fill byte) []byte {
-	return AppendFrame(nil, OpcodeText, bytes.Repeat([]byte{fill}, n-2))
+	return AppendFrame(make([]byte, 0, n), OpcodeText, bytes.Repeat([]byte{fill}, n-2))
 }
 
 func joined(bufs [][]byte) []byte { return bytes.Join(bufs, nil) }
@@ -67,7 +69,7 @@ func TestOutboxPeekAdvance(t *testing.T) {
 }
 
 func TestOutboxSlowConsumer(t *testing.T) {
-	const limit = 100
+	const limit = 300
 	closeFrame := CloseFrame(ClosePolicy, "slow consumer")
 	cases := []struct {
 		name    string
@@ -87,12 +89,11 @@ func TestOutboxSlowConsumer(t *testing.T) {
 				require.NoError(t, err, "frame %d fits", i)
 			}
 			o.Advance(tc.written)
-			before := o.Pending()
 			// fill up to the limit exactly, then one byte more
-			if room := limit - before; room >= 2 {
+			if room := limit - o.held - slotCost; room >= 2 {
 				_, err := o.push(frameN(room, 'f'), limit)
 				require.NoError(t, err, "a frame that reaches the limit exactly is accepted")
-				assert.Equal(t, limit, o.Pending(), "queue at the limit")
+				assert.Equal(t, limit, o.held, "queue at the limit")
 			}
 			pending, err := o.push(frameN(2, 'x'), limit)
 			assert.ErrorIs(t, err, ErrSlowConsumer, "a frame past the limit")
@@ -144,7 +145,8 @@ func TestOutboxNeverPassesLimit(t *testing.T) {
 				break
 			}
 			accepted = append(accepted, f...)
-			require.LessOrEqual(t, o.Pending(), limit, "seed %d: pending within the limit", seed)
+			require.LessOrEqual(t, o.held, limit, "seed %d: memory held within the limit", seed)
+			require.Less(t, o.Pending(), o.held, "seed %d: the bookkeeping is counted", seed)
 			if rng.IntN(3) == 0 {
 				b := joined(o.Peek(nil, 64))
 				n := rng.IntN(len(b) + 1)
@@ -210,13 +212,13 @@ func TestOutboxStalledSince(t *testing.T) {
 func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
 	o := Outbox{coalesce: true}
 	a, b := bytes.Repeat([]byte{'a'}, 40), bytes.Repeat([]byte{'b'}, 40)
-	_, err := o.push(a, 100)
+	_, err := o.push(a, 200)
 	require.NoError(t, err)
 	inflight := o.Peek(nil, 8) // the writer is now writing a
 	require.Len(t, inflight, 1)
-	_, err = o.push(b, 100)
+	_, err = o.push(b, 200)
 	require.NoError(t, err)
-	_, err = o.push(b, 100) // 120 > 100: breach
+	_, err = o.push(b, 200) // 3 x (40 + slotCost) > 200: breach
 	require.ErrorIs(t, err, ErrSlowConsumer)
 	_, closeNow := o.Advance(len(a)) // the write of a completes
 	assert.False(t, closeNow, "the close frame has not been written yet")
@@ -249,4 +251,94 @@ func TestOutboxReusesWrittenRoom(t *testing.T) {
 	empty, _ := o.Advance(len(frame))
 	assert.True(t, empty)
 	assert.Nil(t, o.q, "and goes back to the pool once empty")
+}
+
+// TestOutboxCountsBookkeeping (issue 11 item 3): tiny frames cannot hold
+// many times the limit in list slots. A stream of 2-byte frames is refused
+// once their bytes and their slots reach the limit, and the refusal gives
+// the list's room back at once, not when the socket finally closes.
+func TestOutboxCountsBookkeeping(t *testing.T) {
+	const limit = 1 << 20
+	var o Outbox
+	tiny := frameN(2, 0)
+	n := 0
+	for ; ; n++ {
+		if _, err := o.push(tiny, limit); err != nil {
+			require.ErrorIs(t, err, ErrSlowConsumer)
+			break
+		}
+	}
+	assert.Equal(t, limit/charge(tiny), n, "frames accepted: the limit over each frame's bytes and slot")
+	assert.LessOrEqual(t, n*(24+len(tiny)), limit, "what the frames really hold stays within the limit")
+	require.NotNil(t, o.q)
+	assert.LessOrEqual(t, cap(o.q.s), 16, "the refused backlog's list is released at once")
+	assert.Equal(t, [][]byte{closeSlowConsumer}, o.Peek(nil, 8), "only the close frame is left")
+}
+
+// TestOutboxMergesReplies: replies queued one after another leave as one
+// buffer, whatever the write policy (a Peek without coalescing), in order;
+// a push between them keeps its place; and a reply never changes a buffer
+// the writer has taken.
+func TestOutboxMergesReplies(t *testing.T) {
+	var o Outbox
+	var want []byte
+	for i := range 1000 {
+		r := frameN(2+i%100, byte('a'+i%26))
+		require.NoError(t, o.reply(r, false, 0))
+		want = append(want, r...)
+	}
+	var got []byte
+	writes := 0
+	for {
+		b := o.Peek(nil, 64)
+		if len(b) == 0 {
+			break
+		}
+		got = append(got, b[0]...)
+		o.Advance(len(b[0]))
+		writes++
+	}
+	assert.Equal(t, want, got, "the replies in order, byte for byte")
+	assert.LessOrEqual(t, writes, len(want)/mergeMax+2, "%d bytes of replies in %d writes", len(want), writes)
+
+	o = Outbox{coalesce: true} // a policy that coalesces: the writer takes several frames
+	push := frameN(10, 'P')
+	r1, r2, r3 := frameN(5, '1'), frameN(5, '2'), frameN(5, '3')
+	require.NoError(t, o.reply(r1, false, 0))
+	_, err := o.push(push, 0)
+	require.NoError(t, err)
+	require.NoError(t, o.reply(r2, false, 0))
+	taken := o.Peek(nil, 8) // the writer takes r1, the push and r2
+	require.Len(t, taken, 3)
+	require.NoError(t, o.reply(r3, false, 0))
+	assert.Equal(t, r2, taken[2], "a reply handed to the writer is not changed")
+	o.Advance(len(joined(taken)))
+	assert.Equal(t, [][]byte{r3}, o.Peek(nil, 8), "the later reply is a frame of its own")
+	o.Advance(len(r3))
+	assert.Zero(t, o.held, "nothing held once everything is written")
+}
+
+// TestOutboxCoalescesPongs: a pong waiting at the end of the queue is
+// replaced by the pong for a later ping (RFC 6455 5.5.3), but never jumps
+// ahead of a reply queued after it, and never changes what the writer has
+// taken.
+func TestOutboxCoalescesPongs(t *testing.T) {
+	pong := func(p string) []byte { return AppendFrame(nil, OpcodePong, []byte(p)) }
+	o := Outbox{coalesce: true}
+	for i := range 5000 {
+		require.NoError(t, o.reply(pong(fmt.Sprint(i)), true, 0))
+	}
+	assert.Equal(t, [][]byte{pong("4999")}, o.Peek(nil, 8), "one pong, for the latest ping")
+	o.Advance(len(pong("4999")))
+
+	text := frameN(6, 't')
+	require.NoError(t, o.reply(pong("a"), true, 0))
+	require.NoError(t, o.reply(text, false, 0))
+	require.NoError(t, o.reply(pong("b"), true, 0))
+	require.NoError(t, o.reply(pong("c"), true, 0))
+	assert.Equal(t, joined([][]byte{pong("a"), text, pong("c")}), joined(o.Peek(nil, 8)),
+		"a pong before a reply stays; the pongs after it become one")
+	require.NoError(t, o.reply(pong("d"), true, 0))
+	assert.Equal(t, joined([][]byte{pong("a"), text, pong("c"), pong("d")}), joined(o.Peek(nil, 8)),
+		"a pong the writer took is not replaced")
 }

@@ -32,6 +32,8 @@ type Request struct {
 	Cred  string          // data of a login: the credential
 	ID    json.RawMessage // echoed verbatim in the reply; nil when absent
 	Since *Since          // a subscribe's since (codes 1 and 5); nil when absent
+
+	limited bool // over the rate limit when it arrived (Admit): answered 429
 }
 
 type wireRequest struct {

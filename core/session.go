@@ -29,14 +29,30 @@ func (c *Conn) Handle(ctx context.Context, msg []byte) {
 	}
 }
 
-// Parse does the part of handling msg that never waits: text ping, UTF-8
-// (invalid closes with 1007), JSON. It answers what it can itself and
-// returns ok false; else the request, for Apply.
+// Parse does the part of handling msg that never waits: rate limit,
+// text ping, UTF-8 (invalid closes with 1007), JSON. It answers what it can
+// itself and returns ok false; else the request, for Apply.
 func (c *Conn) Parse(msg []byte) (req Request, ok bool) {
+	return c.ParseAdmitted(msg, c.Admit())
+}
+
+// ParseAdmitted is Parse for a message that Admit has already counted, when
+// it arrived: a transport that queues requests behind a login counts them
+// on arrival, so the rate limit sees the client's pace, not the queue's.
+func (c *Conn) ParseAdmitted(msg []byte, a Admission) (req Request, ok bool) {
 	defer c.recoverRequest(&ok)
 	c.Touch()
+	if a == Flooded {
+		return req, false
+	}
 	if len(msg) == 4 && (msg[0]|0x20) == 'p' && (msg[1]|0x20) == 'i' && (msg[2]|0x20) == 'n' && (msg[3]|0x20) == 'g' {
-		c.reply(pongText)
+		if a == Admitted { // a text ping beyond the limit gets no pong
+			c.reply(pongText)
+		}
+		return req, false
+	}
+	if len(msg) > c.hub.lim.MaxFrame { // a transport whose library limits data and control frames alike lets more through
+		c.CloseWith(CloseTooBig, "message too big")
 		return req, false
 	}
 	if !utf8.Valid(msg) {
@@ -44,6 +60,7 @@ func (c *Conn) Parse(msg []byte) (req Request, ok bool) {
 		return req, false
 	}
 	req, err := DecodeRequest(msg)
+	req.limited = a == Limited
 	if err != nil {
 		c.answer(req, StatusBadRequest, err.Error())
 		return req, false
@@ -57,7 +74,7 @@ func (c *Conn) Apply(ctx context.Context, req Request) {
 	defer c.recoverRequest(nil)
 	status, text := c.apply(ctx, req)
 	if status == statusAnswered {
-		c.link.Kick()
+		c.kick()
 		return
 	}
 	c.answer(req, status, text)
@@ -90,7 +107,7 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 			return StatusBadRequest, err.Error()
 		}
 	}
-	if !c.allow() {
+	if req.limited {
 		return StatusTooMany, fmt.Sprintf("over %d requests per second", c.hub.lim.MaxReqRate)
 	}
 	switch req.Code {
@@ -118,23 +135,53 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 	return StatusBadRequest, "unknown code"
 }
 
-// allow takes one token from the request-rate bucket.
-func (c *Conn) allow() bool {
+// Admission is how one request fares against the rate limit.
+type Admission uint8
+
+const (
+	// Admitted: within the limit.
+	Admitted Admission = iota
+	// Limited: over the limit; answered with status 429 (a text ping: not
+	// answered).
+	Limited
+	// Flooded: beyond twice the limit within a second; the connection is
+	// being closed with 1008 `rate limit`.
+	Flooded
+)
+
+// Admit counts one request (a text message or a ping control frame)
+// against the rate limit, when it arrives. Two buckets refill
+// continuously: the request bucket (up to the rate, refilled at the rate)
+// decides Limited, and the flood bucket (up to twice the rate, refilled at
+// twice the rate) runs dry only for a client beyond twice the limit within a
+// second, which is closed.
+func (c *Conn) Admit() Admission {
 	now := time.Now().UnixNano()
 	rate := float32(c.hub.lim.MaxReqRate)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.refill == 0 {
-		c.tokens = rate
+		c.tokens, c.flood = rate, 2*rate
 	} else {
-		c.tokens = min(rate, c.tokens+rate*float32(now-c.refill)/1e9)
+		dt := float32(now-c.refill) / 1e9
+		c.tokens = min(rate, c.tokens+rate*dt)
+		c.flood = min(2*rate, c.flood+2*rate*dt)
 	}
 	c.refill = now
-	if c.tokens < 1 {
-		return false
+	c.flood--
+	a := Admitted
+	switch {
+	case c.flood < 0:
+		a = Flooded
+	case c.tokens < 1:
+		a = Limited
+	default:
+		c.tokens--
 	}
-	c.tokens--
-	return true
+	c.mu.Unlock()
+	if a == Flooded {
+		c.CloseWith(ClosePolicy, "rate limit")
+	}
+	return a
 }
 
 // subscribe adds s for req. With history on it answers req itself, under

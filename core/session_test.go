@@ -267,11 +267,60 @@ func TestSessionRateLimit(t *testing.T) {
 	assert.Equal(t, StatusBadRequest, replyOf(t, h.request(c, l, `{"code":1,"topic":"bad topic"}`)).Status,
 		"400 topic is checked before 429")
 	assert.Zero(t, h.hub.Deliver(Push{Topic: "x"}), "the refused request did nothing")
-	ok := eventually(func() bool {
-		return replyOf(t, h.request(c, l, `{"code":1,"topic":"x"}`)).Status == StatusOK
-	}, 5*time.Second)
-	assert.True(t, ok, "the bucket refills")
+	require.True(t, eventually(func() bool { return tokensNow(c) >= 1 }, 5*time.Second), "the bucket refills")
+	assert.Equal(t, StatusOK, replyOf(t, h.request(c, l, `{"code":1,"topic":"x"}`)).Status, "a request after the refill is done")
 	assert.Equal(t, 1, h.hub.Deliver(Push{Topic: "x"}), "and the request is done")
+}
+
+// tokensNow is the request bucket as Admit would find it now, without
+// taking a token.
+func tokensNow(c *Conn) float32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rate := float32(c.hub.lim.MaxReqRate)
+	return min(rate, c.tokens+rate*float32(time.Now().UnixNano()-c.refill)/1e9)
+}
+
+// TestSessionPingsCount (issue 11 item 2): pings, text or control, count as
+// requests. A text ping beyond the limit gets no pong; control pings read
+// together get one pong, for the latest; a client beyond twice the limit
+// within a second is closed with 1008 "rate limit", and what it sent
+// within the limit was answered first.
+func TestSessionPingsCount(t *testing.T) {
+	h := newHarness(t, Config{Limits: Limits{MaxReqRate: 10}})
+	c, l := h.open()
+	c.Hold() // as a transport that read it all at once
+	for range 10 {
+		c.Handle(context.Background(), []byte("ping"))
+	}
+	c.Handle(context.Background(), []byte(`{"code":1,"topic":"x","id":1}`))
+	c.Handle(context.Background(), []byte("PING"))
+	for i := range 5 {
+		c.Pong([]byte{byte('a' + i)})
+	}
+	assert.Zero(t, l.kicks.Load(), "held: nothing kicked yet")
+	assert.False(t, c.Out.Closing(), "17 requests are within twice the limit of 10")
+	c.Release()
+	assert.Equal(t, int64(1), l.kicks.Load(), "one kick for everything read together")
+	fs := l.take(t)
+	require.Len(t, fs, 12, "10 pongs, a 429, one control pong (no pong for the text ping over the limit)")
+	assert.Equal(t, []string{"pong", "pong", "pong", "pong", "pong", "pong", "pong", "pong", "pong", "pong",
+		`{"code":1,"id":1,"topic":"x","status":429,"message":"over 10 requests per second"}`}, texts(fs))
+	assert.Equal(t, OpcodePong, fs[11].op, "the control pong")
+	assert.Equal(t, "e", string(fs[11].payload), "one pong, for the latest ping")
+
+	for range 3 {
+		c.Pong(nil)
+	}
+	assert.False(t, c.Out.Closing(), "20 requests: twice the limit, not beyond")
+	for i := 0; i < 10 && !c.Out.Closing(); i++ { // the 21st at once; a slow run refills a little
+		c.Handle(context.Background(), []byte("ping"))
+	}
+	require.True(t, c.Out.Closing(), "beyond twice the limit within a second the connection is closed")
+	fs = l.frames(t)
+	code, reason := fs[len(fs)-1].closeCode()
+	assert.Equal(t, ClosePolicy, code, "close 1008")
+	assert.Equal(t, "rate limit", reason)
 }
 
 func TestSessionEchoClose(t *testing.T) {

@@ -16,9 +16,11 @@ const maxHeader = 2 + 8 + 4
 // Config is the per-connection configuration of a Parser. The zero value
 // is a server-side parser with DefaultMaxMessage.
 type Config struct {
-	// MaxMessage is the largest frame payload and the largest assembled
-	// message, in bytes; over it Feed returns ErrTooBig (close 1009) as soon
-	// as a frame header says so. 0 or less means DefaultMaxMessage.
+	// MaxMessage is the largest data frame payload and the largest
+	// assembled message, in bytes; over it Feed returns ErrTooBig (close
+	// 1009) as soon as a frame header says so. 0 or less means
+	// DefaultMaxMessage. Control frames may always carry
+	// MaxControlPayload bytes.
 	MaxMessage int
 	// Client selects the client side: frames come from a server and must
 	// not be masked (ErrMasked). When false, frames come from a client and
@@ -244,7 +246,11 @@ func (p *Parser) checkLength(h []byte) error {
 	if n>>63 != 0 {
 		return ErrLength
 	}
-	if ws.OpCode(h[0] & opBits).IsData() {
+	op := ws.OpCode(h[0] & opBits)
+	if op.IsControl() { // at most MaxControlPayload (checkStart), whatever MaxMessage: RFC 6455 allows 125
+		return nil
+	}
+	if op.IsData() {
 		n += uint64(p.msgLen) // no overflow: n < 2^63 and msgLen <= MaxMessage
 	}
 	if n > uint64(p.limit()) {

@@ -263,7 +263,9 @@ func violations() []vector {
 			mf(ws.OpContinuation, fin, pattern(97))),
 		tooBig("size/small-max", Config{MaxMessage: 8}, []msg{text("12345678")},
 			mf(ws.OpText, fin, "12345678"), mf(ws.OpText, fin, "123456789")),
-		tooBig("size/small-max-ping", Config{MaxMessage: 8}, nil, mf(ws.OpPing, fin, "123456789")),
+		// A control frame may carry 125 bytes whatever MaxMessage (RFC 6455 5.5).
+		{name: "size/small-max-ping", cfg: Config{MaxMessage: 8},
+			in: cat(mf(ws.OpPing, fin, "123456789"), mf(ws.OpPing, fin, pattern(125))), want: []msg{ping("123456789"), ping(pattern(125))}},
 		tooBig("size/client-over-max", Config{Client: true}, nil, uf(ws.OpBinary, fin, pattern(5000))),
 		badText("utf8/invalid-byte", before, pre, mf(ws.OpText, fin, "a\xffb")),
 		badText("utf8/overlong-2", nil, mf(ws.OpText, fin, "\xC0\xAF")),

@@ -12,10 +12,6 @@ import (
 	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
-// maxInbox bounds the requests one connection may have waiting while a
-// login of its runs: past it the connection is closed with 1008.
-const maxInbox = 64
-
 // conn is one connection of a loop: a raw descriptor, the parser's state and
 // the core connection. Idle, it holds no buffer and no goroutine.
 type conn struct {
@@ -31,6 +27,13 @@ type conn struct {
 	closed bool        // fd is closed: write nothing; guarded by wmu
 	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it (docs/locking.md)
 
+	// A socket known to be full gets no writev until EPOLLOUT: outGen counts
+	// the EPOLLOUT edges (the loop adds one before it kicks), and a writer
+	// that met EAGAIN stores in fullAt the count it saw before its writev,
+	// plus one. The socket is full while fullAt == outGen+1.
+	outGen atomic.Uint64
+	fullAt atomic.Uint64
+
 	// side is set while a goroutine of its own handles this connection's
 	// requests (a login and what follows it): only then does a connection
 	// pay for a queue. Set and appended to by the loop only.
@@ -38,10 +41,20 @@ type conn struct {
 }
 
 // sideQueue holds the requests that wait for a connection's own goroutine.
+// It has no bound of its own: each request was counted against the rate
+// limit when it arrived, and a client beyond twice the limit is closed, so
+// every request within the limit is answered, in order, whatever precedes
+// it.
 type sideQueue struct {
 	mu   sync.Mutex
-	msgs [][]byte // in order
-	done bool     // the goroutine has finished: the loop handles requests again
+	msgs []sideMsg // in order
+	done bool      // the goroutine has finished: the loop handles requests again
+}
+
+// sideMsg is a request waiting behind a login, with its admission.
+type sideMsg struct {
+	msg []byte
+	a   core.Admission
 }
 
 func (ec *conn) parserConfig() wsframe.Config {
@@ -65,6 +78,7 @@ func (ec *conn) feed(b []byte) {
 
 // onFrame handles one complete message or control frame.
 func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
+	ec.c.Touch() // idle means no complete frame: the bytes of an unfinished one do not count
 	switch op {
 	case ws.OpText:
 		return ec.dispatch(payload)
@@ -89,21 +103,20 @@ func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
 // after it until it is done, go to a goroutine of their own, so a slow
 // auth service delays only the connection that logs in.
 func (ec *conn) dispatch(msg []byte) error {
+	a := ec.c.Admit() // counted on arrival, even behind a login
+	if a == core.Flooded {
+		return errStop
+	}
 	if q := ec.side.Load(); q != nil {
 		q.mu.Lock()
 		if !q.done {
-			if len(q.msgs) >= maxInbox {
-				q.mu.Unlock()
-				ec.c.CloseWith(core.ClosePolicy, "too many requests pending")
-				return errStop
-			}
-			q.msgs = append(q.msgs, append([]byte(nil), msg...))
+			q.msgs = append(q.msgs, sideMsg{append([]byte(nil), msg...), a})
 			q.mu.Unlock()
 			return nil
 		}
 		q.mu.Unlock()
 	}
-	req, ok := ec.c.Parse(msg) // decoded once, on the loop
+	req, ok := ec.c.ParseAdmitted(msg, a) // decoded once, on the loop
 	if !ok {
 		return nil
 	}
@@ -119,9 +132,13 @@ func (ec *conn) dispatch(msg []byte) error {
 
 // work applies first (a login) and then handles whatever queued behind it,
 // in order; when nothing is left it marks q done and lets the loop handle
-// requests again. Core recovers a panic in a request (close 1011).
+// requests again. Core recovers a panic in a request (close 1011). The
+// replies to what waited leave together: one kick per login and one for
+// the rest.
 func (ec *conn) work(q *sideQueue, first core.Request) {
 	ec.c.Apply(ec.l.t.ctx, first)
+	ec.c.Hold()
+	defer ec.c.Release()
 	for {
 		q.mu.Lock()
 		if len(q.msgs) == 0 {
@@ -130,36 +147,60 @@ func (ec *conn) work(q *sideQueue, first core.Request) {
 			q.mu.Unlock()
 			return
 		}
-		msg := q.msgs[0]
-		q.msgs[0] = nil
+		m := q.msgs[0]
+		q.msgs[0] = sideMsg{}
 		q.msgs = q.msgs[1:]
 		q.mu.Unlock()
-		ec.c.Handle(ec.l.t.ctx, msg)
+		req, ok := ec.c.ParseAdmitted(m.msg, m.a)
+		if ok && req.MayBlock() {
+			ec.c.Release() // what came before the login need not wait for it
+			ec.c.Apply(ec.l.t.ctx, req)
+			ec.c.Hold()
+		} else if ok {
+			ec.c.Apply(ec.l.t.ctx, req)
+		}
 	}
 }
 
-var iovPool = sync.Pool{New: func() any { return new(poll.IOV) }}
+// maxIOV is the most buffers one writev carries: the kernel's IOV_MAX.
+const maxIOV = 1024
+
+// scratch is a writer's pooled space: the frames of one writev and their
+// iovecs.
+type scratch struct {
+	iov  poll.IOV
+	bufs [maxIOV][]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // Kick implements core.Link: the caller writes what is queued, unless
 // another goroutine is writing, which then writes it too.
 func (ec *conn) Kick() { ec.wmu.Kick(ec.flush) }
 
+// outReady is the loop's EPOLLOUT: the socket has room again.
+func (ec *conn) outReady() {
+	ec.outGen.Add(1)
+	ec.Kick()
+}
+
 // flush writes until the queue is empty or the socket is full. ec.wmu is
-// held.
+// held. A socket that was full at the last writev and has had no EPOLLOUT
+// since is not tried: a kick per push would cost a writev each for nothing.
 func (ec *conn) flush() {
-	if ec.closed {
+	if ec.closed || ec.fullAt.Load() == ec.outGen.Load()+1 {
 		return
 	}
 	st := ec.l.t.hub.Stats()
-	iov := iovPool.Get().(*poll.IOV)
-	defer iovPool.Put(iov)
-	var arr [64][]byte
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	for {
-		bufs := ec.c.Out.Peek(arr[:0], len(arr))
+		bufs := ec.c.Out.Peek(sc.bufs[:0], maxIOV)
 		if len(bufs) == 0 {
 			return
 		}
-		n, err := poll.Writev(ec.fd, bufs, iov)
+		gen := ec.outGen.Load()
+		n, err := poll.Writev(ec.fd, bufs, &sc.iov)
 		clear(bufs)
 		st.Writes.Add(1)
 		if n > 0 {
@@ -170,7 +211,8 @@ func (ec *conn) flush() {
 			}
 		}
 		if errors.Is(err, poll.ErrAgain) {
-			return // the EPOLLOUT edge kicks again
+			ec.fullAt.Store(gen + 1) // until the next EPOLLOUT edge, which kicks again
+			return
 		}
 		if err != nil {
 			poll.Shutdown(ec.fd)

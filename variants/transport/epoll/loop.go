@@ -95,7 +95,7 @@ func (l *loop) serve(events []poll.Event, batch []*conn) []*conn {
 			continue
 		}
 		if ev.Out {
-			ec.Kick()
+			ec.outReady()
 		}
 		if ev.In || ev.Hup {
 			l.read(ec, ev.Hup)
@@ -126,11 +126,12 @@ func (l *loop) read(ec *conn, untilEOF bool) {
 	if ec.gone {
 		return
 	}
+	ec.c.Hold() // the replies to what this turn reads leave in one kick
+	defer ec.c.Release()
 	for range readsPerTurn {
 		n, err := poll.Read(ec.fd, l.buf)
 		if n > 0 && !ec.done {
-			ec.c.Touch()
-			ec.feed(l.buf[:n])
+			ec.feed(l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
 		}
 		switch {
 		case errors.Is(err, poll.ErrAgain):

@@ -18,6 +18,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
 )
 
 // Transport upgrades HTTP requests to connections served by gws.
@@ -34,8 +35,8 @@ func New(hub *core.Hub) *Transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{hub: hub, ctx: ctx, cancel: cancel}
 	t.up = gws.NewUpgrader(handler{t}, &gws.ServerOption{
-		ReadMaxPayloadSize: hub.Limits().MaxFrame, // breach: gws closes with 1009
-		CheckUtf8Enabled:   false,                 // core.Conn.Handle checks text: 1007
+		ReadMaxPayloadSize: max(hub.Limits().MaxFrame, wsframe.MaxControlPayload), // gws limits control frames too: a smaller max-frame is core's check (1009)
+		CheckUtf8Enabled:   false,                                                 // core.Conn.Handle checks text: 1007
 		Recovery:           gws.Recovery,
 		Logger:             slogger{},
 	})

@@ -55,13 +55,13 @@ func (l *link) Kick() {
 // reports it.
 func (l *link) Abort() { l.once.Do(func() { l.nc.Close() }) }
 
-var bufsPool = sync.Pool{New: func() any { return new([64][]byte) }}
+var bufsPool = sync.Pool{New: func() any { return new([1024][]byte) }}
 
 // flush is a write job: it writes until the outbox is empty.
 func (l *link) flush() {
 	defer l.t.wg.Done()
 	l.queued.Store(false)
-	arr := bufsPool.Get().(*[64][]byte)
+	arr := bufsPool.Get().(*[1024][]byte)
 	defer bufsPool.Put(arr)
 	st := l.t.hub.Stats()
 	for {

@@ -110,7 +110,8 @@ func (l *link) flush() {
 	if !l.live.Load() {
 		return
 	}
-	var arr [64][]byte
+	arr := bufsPool.Get().(*[1024][]byte) // join copies at most joinMax of them
+	defer bufsPool.Put(arr)
 	for l.drained() {
 		if l.finish {
 			l.shut()
@@ -218,6 +219,8 @@ func (t *Transport) onWritten(nbc *nbio.Conn, _ []byte, n int) {
 
 // joinMax bounds the bytes a coalesced write copies.
 const joinMax = 64 << 10
+
+var bufsPool = sync.Pool{New: func() any { return new([1024][]byte) }}
 
 var joinPool = sync.Pool{New: func() any { b := make([]byte, 0, joinMax); return &b }}
 

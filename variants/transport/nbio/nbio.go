@@ -21,6 +21,7 @@ import (
 	"github.com/lesismal/nbio/nbhttp/websocket"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
 )
 
 // Transport serves WebSocket connections from an nbio engine.
@@ -60,8 +61,8 @@ func New(hub *core.Hub) (*Transport, error) {
 func (t *Transport) upgrader() *websocket.Upgrader {
 	u := websocket.NewUpgrader()
 	u.Engine = t.engine
-	u.KeepaliveTime = 0 // no read deadline per connection: core's sweep does it
-	u.MessageLengthLimit = t.hub.Limits().MaxFrame
+	u.KeepaliveTime = 0                                                            // no read deadline per connection: core's sweep does it
+	u.MessageLengthLimit = max(t.hub.Limits().MaxFrame, wsframe.MaxControlPayload) // nbio limits control frames too: a smaller max-frame is core's check (1009)
 	u.CheckOrigin = func(*http.Request) bool { return true }
 	u.OnMessage(t.onMessage)
 	u.SetPingHandler(t.onPing)

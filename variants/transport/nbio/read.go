@@ -60,7 +60,16 @@ func (t *Transport) onData(nbc *nbio.Conn, data []byte) {
 		l.c.CloseWith(core.CloseProtocolError, "unmasked client frame")
 		return
 	}
-	if err := wsc.Parse(data); err != nil {
+	// nbio runs the handlers of what Parse finds on the connection's serial
+	// executor, after Parse returns: holding the connection in a task
+	// before them and releasing it in one after makes the replies to this
+	// read leave in one kick.
+	held := wsc.Execute(l.c.Hold)
+	err := wsc.Parse(data)
+	if held && !wsc.Execute(l.c.Release) {
+		l.c.Release()
+	}
+	if err != nil {
 		l.readFailed(err)
 	}
 }
