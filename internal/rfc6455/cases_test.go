@@ -67,6 +67,11 @@ func (c rfcCase) isolated() rfcCase { c.isolate = true; return c }
 // finish adds the closing handshake to a case that does not end in a
 // close, and the socket's end to every case.
 func (c rfcCase) finish() rfcCase {
+	var want []event // consecutive pongs are one, as play records them
+	for _, e := range c.want {
+		want = addEvent(want, e, eventOp(e))
+	}
+	c.want = want
 	c.closeAt = -1
 	if n := len(c.want); n == 0 || !strings.HasPrefix(string(c.want[n-1]), "close") {
 		c.closeAt = n
@@ -126,10 +131,8 @@ func pingCases() []rfcCase {
 	bin := "\x00\x01\xfe\xff\x80\xc0binary"
 	p125 := strings.Repeat("p", 125)
 	var ten [][]byte
-	var tenPongs []event
 	for i := range 10 {
 		ten = append(ten, ping(fmt.Sprint("ping-", i)))
-		tenPongs = append(tenPongs, pongEv(fmt.Sprint("ping-", i)))
 	}
 	return []rfcCase{
 		tc("2.1", "ping-empty", frames(ping("")), pongEv("")),
@@ -137,7 +140,9 @@ func pingCases() []rfcCase {
 		tc("2.3", "ping-binary-payload", frames(ping(bin)), pongEv(bin)),
 		tc("2.4", "ping-125", frames(ping(p125)), pongEv(p125)),
 		tc("2.5", "ping-126", frames(ping(p125+"p")), closeEv(1002)),
-		tc("2.6", "ten-pings", frames(ten), tenPongs...),
+		// Pongs for pings read together may be one, for the latest (RFC 6455
+		// 5.5.3): the runner keeps the last of consecutive pongs.
+		tc("2.6", "ten-pings", frames(ten), pongEv("ping-9")),
 		tc("2.7", "unsolicited-pong-ignored", frames(pong("unsolicited"), text(req(1))), reply(1)),
 		tc("2.8", "unsolicited-pong-125-ignored", frames(pong(p125), text(req(1))), reply(1)),
 		tc("2.9", "ping-between-fragments", frames(frame(ws.OpText, false, req(1)[:10]), ping("mid"),
