@@ -60,7 +60,7 @@ var resyncFrame = Reply{Code: OpResync, Status: StatusUnavailable,
 func (h *Hub) Resync() int {
 	h.NewEpochs()
 	h.stats.Resyncs.Add(1)
-	return h.reg.Each(TargetAll, Sub{}, func(c *Conn) { c.send(resyncFrame, TargetAll, Sub{}, 0) })
+	return h.fanOut(TargetAll, Sub{}, resyncFrame)
 }
 
 // MayBlock reports whether applying req may wait on something outside the

@@ -73,25 +73,26 @@ func (c *Conn) UID() string {
 // channel (t is not TargetAll) is queued only when, at that moment, the
 // connection holds s (key is subKey(s)): whatever registry found c, and
 // however late its walk, a connection that left the channel or logged in as
-// another user since gets nothing. It returns false when nothing was queued.
-func (c *Conn) send(frame []byte, t Target, s Sub, key uint64) bool {
+// another user since gets nothing. It reports whether the frame was queued,
+// and whether c is to be written now: it runs inside a registry walk, so
+// the caller kicks c once the walk is over (docs/locking.md).
+func (c *Conn) send(frame []byte, t Target, s Sub, key uint64) (queued, kick bool) {
 	c.Out.mu.Lock()
 	if t != TargetAll && !c.holdsLocked(s, key) {
 		c.Out.mu.Unlock()
-		return false
+		return false, false
 	}
 	pending, err := c.Out.pushLocked(frame, c.hub.lim.MaxQueued)
 	c.Out.mu.Unlock()
 	switch err {
 	case nil:
-		c.hub.policy.Queued(c, pending)
-		return true
+		return true, c.hub.policy.Queued(c, pending)
 	case ErrSlowConsumer:
 		c.hub.stats.SlowConsumers.Add(1)
 		c.hub.stats.countClose(ClosePolicy)
-		c.link.Kick()
+		return false, true // the close frame goes out after what the socket holds
 	}
-	return false
+	return false, false
 }
 
 // holdsLocked reports whether c holds s. c.Out.mu (or c.mu) is held.

@@ -16,6 +16,8 @@ import (
 // testRegistry is the simplest core.Registry, one RWMutex over maps; the
 // real ones live in variants/registry, which imports this package.
 type testRegistry struct {
+	walking atomic.Int32 // channel walks (not broadcasts) in progress
+
 	mu   sync.RWMutex
 	all  map[*Conn]struct{}
 	subs map[Sub]map[*Conn]struct{}
@@ -65,6 +67,10 @@ func (r *testRegistry) unsubscribeLocked(s Sub, c *Conn) {
 func (r *testRegistry) Each(t Target, s Sub, fn func(*Conn)) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if t != TargetAll {
+		r.walking.Add(1)
+		defer r.walking.Add(-1)
+	}
 	set := r.all
 	if t != TargetAll {
 		set = r.subs[s]
@@ -95,8 +101,8 @@ func (r *testRegistry) subCount() int {
 // kickPolicy writes every frame at once, like policy.Immediate.
 type kickPolicy struct{}
 
-func (kickPolicy) Queued(c *Conn, _ int) { c.Link().Kick() }
-func (kickPolicy) Coalesce() bool        { return false }
+func (kickPolicy) Queued(*Conn, int) bool { return true }
+func (kickPolicy) Coalesce() bool         { return false }
 
 // fakeLink is an in-memory transport. Kick drains the outbox into a byte
 // log with Peek and Advance, as a socket writer would, unless stuck (a
@@ -108,6 +114,7 @@ type fakeLink struct {
 	stuck atomic.Bool
 
 	kicks  atomic.Int64
+	inWalk atomic.Int64 // kicks during a channel walk of the registry
 	aborts atomic.Int64
 	closed atomic.Bool // the close frame went out
 
@@ -119,6 +126,9 @@ type fakeLink struct {
 
 func (l *fakeLink) Kick() {
 	l.kicks.Add(1)
+	if r, ok := l.hub.reg.(*testRegistry); ok && r.walking.Load() > 0 {
+		l.inWalk.Add(1)
+	}
 	if l.stuck.Load() {
 		return
 	}

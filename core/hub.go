@@ -154,29 +154,64 @@ func (h *Hub) Deliver(p Push) int {
 }
 
 // fanOut queues frame for every connection that holds s (or every one,
-// for TargetAll) and returns how many queued it.
+// for TargetAll), then writes out those the policy wants written now: after
+// the walk, so that no socket write happens under a registry lock, where it
+// would stall subscribes and closes on that shard for the whole fan-out.
 func (h *Hub) fanOut(t Target, s Sub, frame []byte) int {
+	kl := kickPool.Get().(*kickList)
+	defer kickPool.Put(kl)
+	n := h.queueAll(t, s, frame, kl)
+	kl.kick()
+	return n
+}
+
+// queueAll queues frame for the recipients and lists in kl those to kick.
+func (h *Hub) queueAll(t Target, s Sub, frame []byte, kl *kickList) int {
 	var key uint64
 	if t != TargetAll {
 		key = subKey(s)
 	}
 	n := 0
 	h.reg.Each(t, s, func(c *Conn) {
-		if c.send(frame, t, s, key) {
+		queued, kick := c.send(frame, t, s, key)
+		if queued {
 			n++
+		}
+		if kick {
+			kl.c = append(kl.c, c)
 		}
 	})
 	return n
 }
 
-// deliverKept delivers a push on a channel with history on.
+// kickList is the connections one push writes at once, kicked after the
+// registry walk.
+type kickList struct{ c []*Conn }
+
+var kickPool = sync.Pool{New: func() any { return new(kickList) }}
+
+// kick kicks every listed connection and empties the list.
+func (l *kickList) kick() {
+	for i, c := range l.c {
+		c.link.Kick()
+		l.c[i] = nil
+	}
+	l.c = l.c[:0]
+}
+
+// deliverKept delivers a push on a channel with history on: numbered and
+// kept under the channel's lock, written after it.
 func (h *Hub) deliverKept(p Push, t Target, s Sub) int {
+	kl := kickPool.Get().(*kickList)
+	defer kickPool.Put(kl)
 	ch := h.hist.open(s)
-	defer ch.mu.Unlock()
 	ch.off++
 	frame := h.format.encode(p, ch.off)
 	h.hist.keep(ch, frame, time.Now().UnixNano())
-	return h.fanOut(t, s, frame)
+	n := h.queueAll(t, s, frame, kl)
+	ch.mu.Unlock()
+	kl.kick()
+	return n
 }
 
 // NewEpochs starts a new epoch on every channel with history, for when

@@ -57,8 +57,8 @@ func TestHubDeliverOrderAndSharing(t *testing.T) {
 // lazyPolicy never kicks: frames wait in the outbox.
 type lazyPolicy struct{}
 
-func (lazyPolicy) Queued(*Conn, int) {}
-func (lazyPolicy) Coalesce() bool    { return true }
+func (lazyPolicy) Queued(*Conn, int) bool { return false }
+func (lazyPolicy) Coalesce() bool         { return true }
 
 func TestHubClosedRemovesEverything(t *testing.T) {
 	h := newHarness(t, Config{Auth: usersAuth})
@@ -249,4 +249,24 @@ func TestHubSweepDoesNotDeadlock(t *testing.T) {
 	}
 	assert.Zero(t, reg.Len(), "every connection closed")
 	assert.Zero(t, hub.Stats().Subscriptions.Load(), "no subscription left")
+}
+
+// TestHubKicksAfterTheWalk (issue 11): a policy that writes at once does
+// not write under the registry's lock, where a long fan-out would stall
+// every subscribe and close on that shard: frames are queued during the
+// walk and the connections kicked after it.
+func TestHubKicksAfterTheWalk(t *testing.T) {
+	h := newHarness(t, Config{})
+	var links []*fakeLink
+	for range 3 {
+		c, l := h.open()
+		h.request(c, l, `{"code":1,"topic":"news"}`)
+		links = append(links, l)
+	}
+	require.Equal(t, 3, h.hub.Deliver(Push{Topic: "news", Data: []byte("x")}))
+	for i, l := range links {
+		assert.Positive(t, l.kicks.Load(), "connection %d kicked", i)
+		assert.Zero(t, l.inWalk.Load(), "connection %d kicked during the walk", i)
+		assert.Len(t, pushes(t, l), 1, "connection %d got the push", i)
+	}
 }

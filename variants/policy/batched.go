@@ -62,15 +62,15 @@ func NewBatched(cfg BatchConfig) *Batched {
 func (b *Batched) Config() BatchConfig { return b.cfg }
 
 // Queued implements core.Policy.
-func (b *Batched) Queued(c *core.Conn, pending int) {
+func (b *Batched) Queued(c *core.Conn, pending int) bool {
 	if pending >= b.cfg.Bytes {
 		c.Stats().Flushes.Add(1)
-		c.Link().Kick()
-		return
+		return true // the hub writes it once the walk is over
 	}
 	if c.Scheduled.CompareAndSwap(false, true) {
 		b.flushers[c.ID()%uint64(len(b.flushers))].add(c)
 	}
+	return false
 }
 
 // Coalesce implements core.Policy.
@@ -107,7 +107,10 @@ func (f *flusher) add(c *core.Conn) {
 }
 
 // run sleeps until a connection is dirty, waits one interval so that more
-// frames gather, and flushes every connection that was dirty by then.
+// frames gather, and flushes every connection that was dirty by then; while
+// connections keep coming, it flushes on the interval's beat, each deadline
+// one interval after the last (nextFlush), so a long flush does not push
+// the next one past the interval.
 func (f *flusher) run(stop <-chan struct{}) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
@@ -118,15 +121,37 @@ func (f *flusher) run(stop <-chan struct{}) {
 			return
 		case <-f.wake:
 		}
-		t.Reset(f.interval)
-		select {
-		case <-stop:
+		for next := time.Now().Add(f.interval); ; {
+			t.Reset(time.Until(next))
+			select {
+			case <-stop:
+				f.flush()
+				return
+			case <-t.C:
+			}
 			f.flush()
-			return
-		case <-t.C:
+			if !f.dirtyNow() {
+				break // sleep until a connection is dirty again
+			}
+			next = nextFlush(next, time.Now(), f.interval)
 		}
-		f.flush()
 	}
+}
+
+// nextFlush is the deadline after the flush due at last, when that flush
+// ended at now: one interval after last, or now when the flush took longer.
+func nextFlush(last, now time.Time, interval time.Duration) time.Time {
+	if next := last.Add(interval); next.After(now) {
+		return next
+	}
+	return now
+}
+
+// dirtyNow reports whether connections wait for the next flush.
+func (f *flusher) dirtyNow() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.dirty) > 0
 }
 
 func (f *flusher) flush() {

@@ -11,7 +11,7 @@ import "github.com/gpush/gpush/core"
 type Immediate struct{}
 
 // Queued implements core.Policy.
-func (Immediate) Queued(c *core.Conn, _ int) { c.Link().Kick() }
+func (Immediate) Queued(*core.Conn, int) bool { return true }
 
 // Coalesce implements core.Policy.
 func (Immediate) Coalesce() bool { return false }

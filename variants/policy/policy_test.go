@@ -270,3 +270,15 @@ func TestBatchedDefaults(t *testing.T) {
 	assert.Equal(t, DefaultFlushBytes, cfg.Bytes, "zero Bytes means the default")
 	assert.Positive(t, cfg.Flushers, "zero Flushers means GOMAXPROCS")
 }
+
+// TestNextFlush (issue 11): the flush deadline follows the interval's beat,
+// not the end of the last flush: a flush that took part of the interval
+// leaves the next deadline where it was, and one that took longer than the
+// interval makes the next flush immediate, not one more interval late.
+func TestNextFlush(t *testing.T) {
+	const iv = 10 * time.Millisecond
+	last := time.Unix(1000, 0)
+	assert.Equal(t, last.Add(iv), nextFlush(last, last.Add(iv/4), iv), "a short flush: one interval after the last deadline")
+	assert.Equal(t, last.Add(3*iv), nextFlush(last, last.Add(3*iv), iv), "a flush of three intervals: at once")
+	assert.Equal(t, last.Add(iv), nextFlush(last, last.Add(iv), iv), "a flush of exactly one interval: at once")
+}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,8 +58,8 @@ func (nopLink) Abort() {}
 
 type nopPolicy struct{}
 
-func (nopPolicy) Queued(*core.Conn, int) {}
-func (nopPolicy) Coalesce() bool         { return false }
+func (nopPolicy) Queued(*core.Conn, int) bool { return false }
+func (nopPolicy) Coalesce() bool              { return false }
 
 // newConns returns n connections with distinct ids, not yet in any registry.
 func newConns(tb testing.TB, n int) []*core.Conn {
@@ -423,4 +424,30 @@ func TestSyncMapDropsEmptySets(t *testing.T) {
 	n := 0
 	m.subs.Range(func(any, any) bool { n++; return true })
 	assert.Zero(t, n, "a set whose last subscriber left is dropped from the map")
+}
+
+// TestSyncMapSubscribeOnDeadSnapshot (issue 11): a subscribe that finds the
+// set of its topic emptied by an unsubscribe whose remover has not yet
+// dropped it from the map (preempted between the two) does not spin until
+// the remover runs: it replaces the dead set and returns subscribed.
+func TestSyncMapSubscribeOnDeadSnapshot(t *testing.T) {
+	m := NewSyncMap()
+	cs := newConns(t, 2)
+	m.Subscribe(pubNews, cs[0])
+	v, ok := m.subs.Load(pubNews)
+	require.True(t, ok)
+	require.True(t, v.(*snapshot).remove(cs[0]), "precondition: the set is dead, still in the map")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Subscribe(pubNews, cs[1])
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		require.FailNow(t, "Subscribe spins on a dead set until its remover runs")
+	}
+	assert.Equal(t, ids(cs[1]), members(t, m, core.TargetTopic, pubNews), "subscribed")
+	m.subs.CompareAndDelete(pubNews, v) // the remover, late: it drops only its own dead set
+	assert.Equal(t, ids(cs[1]), members(t, m, core.TargetTopic, pubNews), "still subscribed after the late remover")
 }

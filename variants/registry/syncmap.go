@@ -66,7 +66,14 @@ func (m *SyncMap) Subscribe(s core.Sub, c *core.Conn) {
 		if v.(*snapshot).add(c) {
 			return
 		}
-		// the snapshot was emptied and dropped meanwhile: take the new one
+		// The snapshot was emptied, and its remover has not dropped it from
+		// the map yet (it may be preempted there): replace it rather than
+		// spin on it, on what may be an event loop.
+		fresh := new(snapshot)
+		fresh.add(c)
+		if m.subs.CompareAndSwap(s, v, fresh) {
+			return
+		}
 	}
 }
 
