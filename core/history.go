@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// HistoryConfig turns on history and recovery (PROTOCOL.md, History and
+// HistoryConfig turns on history and recovery (docs/protocol.md, History and
 // recovery). The zero value is off, and then history costs nothing: no
 // field of Conn and no state per channel.
 type HistoryConfig struct {

@@ -20,7 +20,7 @@ type Reply struct {
 	Topic   string          `json:"topic,omitempty"`
 	Status  int             `json:"status"`
 	Message string          `json:"message,omitempty"`
-	// A successful subscribe's position with history on (PROTOCOL.md,
+	// A successful subscribe's position with history on (docs/protocol.md,
 	// History and recovery): the channel's last offset, even 0, and epoch.
 	Offset *uint64 `json:"offset,omitempty"`
 	Epoch  string  `json:"epoch,omitempty"`

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// Defaults of the whole-call limits (PROTOCOL.md, Limits).
+// Defaults of the whole-call limits (docs/protocol.md, Limits).
 const (
 	DefaultMaxBody     = 4 << 20          // HTTP body and gRPC message, bytes
 	DefaultBodyTimeout = 10 * time.Second // time to receive an HTTP body

@@ -49,7 +49,7 @@ func drain(t *testing.T, r *st.Raw) ([]st.Frame, int) {
 	}
 }
 
-// TestRequestFlood (PROTOCOL.md, Client to server and Limits; issue 11
+// TestRequestFlood (docs/protocol.md, Client to server and Limits; issue 11
 // items 2 and 11): 5,000 pings (control or text) or 5,000 subscribes in one
 // TCP write cost at most 50 server writes, not one each; pings count as
 // requests: a text ping beyond the limit gets no pong; control pings read
@@ -202,7 +202,7 @@ func pipeline(t *testing.T, s *st.Server, reqs []string) []int {
 	return out
 }
 
-// TestIdleByteByByte (PROTOCOL.md, Limits; issue 11 item 4): idle means no
+// TestIdleByteByByte (docs/protocol.md, Limits; issue 11 item 4): idle means no
 // complete frame; a byte every 50 ms of a frame that never completes does
 // not keep a connection open past the idle timeout.
 func TestIdleByteByByte(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"github.com/gpush/gpush/variants"
 )
 
-// historyCases are the rules of PROTOCOL.md, History and recovery, each
+// historyCases are the rules of docs/protocol.md, History and recovery, each
 // against a fresh server of every variant with history on (but for
 // history-off).
 var historyCases = []struct {

@@ -65,7 +65,7 @@ func (p *pause) wait(t *testing.T) {
 	}
 }
 
-// TestLateWalk (PROTOCOL.md, Delivery; issue 11 item 1): a frame is queued
+// TestLateWalk (docs/protocol.md, Delivery; issue 11 item 1): a frame is queued
 // to a connection only if, at that moment, it holds the subscription, as
 // that user. A push to alice's private channel finds connections X and V
 // and is held up; V logs in as bob and subscribes to bob's channel of the

@@ -104,7 +104,7 @@ func (c *Config) check() error {
 	return nil
 }
 
-// Defaults of the request limits (PROTOCOL.md, Limits).
+// Defaults of the request limits (docs/protocol.md, Limits).
 const (
 	DefaultMaxBody        = pushapi.DefaultMaxBody
 	DefaultBodyTimeout    = pushapi.DefaultBodyTimeout

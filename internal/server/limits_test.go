@@ -237,7 +237,7 @@ func TestGRPCLimits(t *testing.T) {
 	require.NoError(t, push(metadata.Pairs("x-pad", strings.Repeat("a", 8<<10)), 1), "8 KiB of metadata, a small message")
 }
 
-// TestLimitDefaults: the request limits default to PROTOCOL.md's figures.
+// TestLimitDefaults: the request limits default to docs/protocol.md's figures.
 func TestLimitDefaults(t *testing.T) {
 	s := st.Start(t, "epoll-sharded-batched", nil)
 	assert.Equal(t, 4<<20, s.Config.MaxBody)
