@@ -26,12 +26,13 @@ func pageTexts(t *testing.T, ctx context.Context) []string {
 }
 
 // TestBrowserDemo: gpushd -demo (history on) serves the page; in headless
-// Chromium it connects by itself, subscribes when the button is pressed and lists the
-// pushes made through the HTTP API. The server then closes every
-// connection (SIGTERM: 1001 going away) and comes back on the same ports:
-// the page reconnects by itself, resubscribes, says recovered false (a new
-// process cannot replay) and lists the pushes made after, with offsets of
-// the new epoch.
+// Chromium it connects by itself and, through its buttons, subscribes, logs
+// in with a JWT and subscribes privately, then lists the public and private
+// pushes made through the HTTP API. The server then closes every connection
+// (SIGTERM: 1001 going away) and comes back on the same ports: the page
+// reconnects by itself, logs in again, resubscribes both channels, says
+// recovered false (a new process cannot replay) and lists the pushes made
+// after, with offsets of the new epochs.
 func TestBrowserDemo(t *testing.T) {
 	ctx := browser(t)
 	d := newDaemon(t, append(historyArgs(100), "-demo")...)
@@ -41,40 +42,51 @@ func TestBrowserDemo(t *testing.T) {
 	_, err = run(ctx, chromedp.Steps(
 		chromedp.SetValue(chromedp.ID("topic"), "news"),
 		chromedp.Click(chromedp.ID("subscribe")),
+		chromedp.SetValue(chromedp.ID("token"), token(t, "alice")),
+		chromedp.Click(chromedp.ID("login")),
 	))
 	require.NoError(t, err)
-	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 1`, "the subscribe is answered")
-	for i := 1; i <= 3; i++ {
-		d.push("", "news", fmt.Sprintf("before %d", i))
-	}
+	poll(t, ctx, `window.demo.events.some(e => e.kind === 'login')`, "the login is accepted")
+	_, err = run(ctx, chromedp.Steps(
+		chromedp.SetValue(chromedp.ID("topic"), "inbox"),
+		chromedp.Click(chromedp.ID("subscribePrivate")),
+	))
+	require.NoError(t, err)
+	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 2`, "both subscribes are answered")
+	d.push("", "news", "before 1")
+	d.push("alice", "inbox", "private 1")
+	d.push("bob", "inbox", "not for alice")
+	d.push("", "news", "before 2")
 	poll(t, ctx, `window.demo.pushes.length === 3`, "the pushes arrive")
 
 	d.stop()
 	poll(t, ctx, `window.demo.state === 'waiting'`, "the page sees the server's close and waits to reconnect")
 	d.start()
-	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 2`, "the page resubscribes by itself")
-	for i := 1; i <= 2; i++ {
-		d.push("", "news", fmt.Sprintf("after %d", i))
-	}
+	poll(t, ctx, `window.demo.events.filter(e => e.kind === 'subscribed').length === 4`, "the page logs in and resubscribes by itself")
+	d.push("", "news", "after 1")
+	d.push("alice", "inbox", "private 2")
 	poll(t, ctx, `window.demo.pushes.length === 5`, "pushes after the restart arrive")
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra push to show
-	assert.Equal(t, []string{"before 1", "before 2", "before 3", "after 1", "after 2"}, pageTexts(t, ctx))
+	assert.Equal(t, []string{"before 1", "private 1", "before 2", "after 1", "private 2"}, pageTexts(t, ctx))
+	offsets, err := run(ctx, chromedp.Evaluate[[]int](`window.demo.pushes.map(p => p.offset)`))
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 1, 2, 1, 1}, offsets, "offsets per channel, restarting in the new process's epochs")
 
 	closes, err := run(ctx, chromedp.Evaluate[[]int](`window.demo.events.filter(e => e.kind === 'state' && e.state === 'waiting').map(e => e.code)`))
 	require.NoError(t, err)
 	assert.Equal(t, 1001, closes[0], "the server said going away")
-	recovered, err := run(ctx, chromedp.Evaluate[bool](`window.demo.events.filter(e => e.kind === 'subscribed')[1].recovered`))
+	recovered, err := run(ctx, chromedp.Evaluate[[]bool](`window.demo.events.filter(e => e.kind === 'subscribed').slice(2).map(e => e.recovered)`))
 	require.NoError(t, err)
-	assert.False(t, recovered, "a new process cannot replay: the page is told")
+	assert.Equal(t, []bool{false, false}, recovered, "a new process cannot replay: the page is told, for both channels")
+	logins, err := run(ctx, chromedp.Evaluate[int](`window.demo.events.filter(e => e.kind === 'login').length`))
+	require.NoError(t, err)
+	assert.Equal(t, 2, logins, "logged in again after the restart")
 	rows, err := run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#pushes tr').length`))
 	require.NoError(t, err)
 	assert.Equal(t, 5, rows, "the page lists every push")
 	state, err := run(ctx, chromedp.Text(chromedp.ID("state")))
 	require.NoError(t, err)
 	assert.Equal(t, "open", state, "the page shows the connection state")
-	offsets, err := run(ctx, chromedp.Evaluate[[]int](`window.demo.pushes.map(p => p.offset)`))
-	require.NoError(t, err)
-	assert.Equal(t, []int{1, 2, 3, 1, 2}, offsets, "offsets, restarting in the new process's epoch")
 }
 
 // TestBrowserDemoServerClose: a live gpushd with history closes the page's
