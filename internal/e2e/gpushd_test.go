@@ -98,6 +98,13 @@ func (d *daemon) start() {
 	d.cmd = exec.Command(gpushdBin(t), args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	require.NoError(t, d.cmd.Start())
+	d.waitReady()
+}
+
+// waitReady waits until /readyz answers 200 (a clustered node: until its
+// broker link is up).
+func (d *daemon) waitReady() {
+	t := d.t
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + d.httpAddr + "/readyz")

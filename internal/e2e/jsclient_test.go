@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gpush/gpush/internal/natstest"
 )
 
 // clientDir is clients/js, the JavaScript client.
@@ -266,4 +268,44 @@ func TestJSClientNetworkDrop(t *testing.T) {
 	killed := c.waitFor("state", 1, func(l jsLine) bool { return l.State == "waiting" && strings.HasPrefix(l.Reason, "no frame") }, time.Second)
 	assert.Len(t, killed, 1, "the silent drop was noticed by the watchdog")
 	assert.Len(t, c.of("getToken"), len(c.of("subscribed"))/2, "getToken gave a fresh credential for every connect")
+}
+
+// TestJSClientBrokerResync: two gpushd nodes with history joined through a
+// real NATS server; the client is on one, pushes are made on the other.
+// The broker goes away and comes back: the client's node sends the resync
+// notice (code 10), the client resubscribes with since by itself and is
+// told recovered false (the node started a new epoch); pushes before and
+// after arrive in order.
+func TestJSClientBrokerResync(t *testing.T) {
+	ns := natstest.Start(t)
+	cluster := append(historyArgs(100), "-broker", ns.URL())
+	a := newDaemon(t, append(cluster, "-node-id", "a")...)
+	b := newDaemon(t, append(cluster, "-node-id", "b")...)
+	c := runJSClient(t, map[string]string{"URL": a.WSURL(), "TOPIC": "news", "EXPECT": "4",
+		"MIN_DELAY": "100", "MAX_DELAY": "1000", "PING": "1000", "DEAD": "5000"})
+	c.waitFor("ready", 1, nil, 20*time.Second)
+	b.push("", "news", "before 1")
+	b.push("", "news", "before 2")
+	c.waitFor("push", 2, nil, 10*time.Second)
+
+	ns.Stop()
+	ns.Restart(t)
+	c.waitFor("resync", 1, nil, 30*time.Second)
+	second := c.waitFor("subscribed", 2, nil, 10*time.Second)[1]
+	b.waitReady()
+	b.push("", "news", "after 1")
+	b.push("", "news", "after 2")
+	c.wait(20 * time.Second)
+
+	assert.Equal(t, []string{"before 1", "before 2", "after 1", "after 2"}, texts(c.of("push")))
+	first := c.of("subscribed")[0]
+	require.NotNil(t, second.Recovered, "the resubscribe sent since")
+	assert.False(t, *second.Recovered, "the node's channels started a new epoch: recovered false")
+	assert.NotEqual(t, first.Epoch, second.Epoch)
+	assert.Empty(t, c.of("error"), "no errors")
+	var states []string
+	for _, l := range c.of("state") {
+		states = append(states, l.State)
+	}
+	assert.Equal(t, []string{"open", "closed"}, states, "one connection throughout, closed by the client at the end")
 }

@@ -56,6 +56,7 @@ c.on('state', (e) => {
 });
 c.on('subscribed', (e) => out({ kind: 'subscribed', ...e }));
 c.on('error', (e) => out({ kind: 'error', ...e }));
+c.on('resync', (e) => out({ kind: 'resync', ...e }));
 c.on('broadcast', onPush);
 
 const subs = [c.subscribe(env.GPUSH_TOPIC, onPush)];
