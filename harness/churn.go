@@ -97,6 +97,6 @@ func churnCycle(addr, topic string) error {
 			return err
 		}
 	}
-	_, err = c.Write(wsclient.Frame(ws.OpClose, []byte{0x03, 0xe8}))
+	_, err = c.Write(wsclient.CloseFrame(ws.StatusNormalClosure, ""))
 	return err
 }

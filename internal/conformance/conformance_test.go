@@ -15,7 +15,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/proto/pushpb"
@@ -278,12 +280,16 @@ func testPing(t *testing.T, s *st.Server) {
 	}
 }
 
+// testCloseHandshake: a client's close frame is answered with its code
+// (see closeEcho for a peer that answers otherwise) and the socket closed.
 func testCloseHandshake(t *testing.T, s *st.Server) {
-	r := s.DialRaw(t)
-	r.Write(wsframe.AppendMaskedFrame(nil, ws.OpClose, true, st.Mask, wsframe.AppendClose(nil, 1000, "bye")[2:]))
-	assert.Equal(t, 1000, r.CloseCode(5*time.Second), "the server echoes the close code")
-	assert.True(t, r.Closed(5*time.Second), "the server closes the socket after the handshake")
-	require.Eventually(t, func() bool { return s.Hub().Stats().Conns.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
+	for _, sent := range []int{1000, 1001, 4000} {
+		r := s.DialRaw(t)
+		r.Write(wsclient.CloseFrame(ws.StatusCode(sent), "bye"))
+		assert.Equal(t, closeEcho(t, s, sent), r.CloseCode(5*time.Second), "the answer to close %d", sent)
+		assert.True(t, r.Closed(5*time.Second), "the server closes the socket after the handshake")
+		require.Eventually(t, func() bool { return s.Hub().Stats().Conns.Load() == 0 }, 5*time.Second, 5*time.Millisecond)
+	}
 }
 
 func testIdle(t *testing.T, s *st.Server) {
@@ -397,14 +403,28 @@ func testViolations(t *testing.T, s *st.Server) {
 	}
 	bystander := s.Dial(t)
 	ok(t, bystander.Request(1, "b", "", 1), 1)
+	stats := s.Hub().Stats()
 	for _, tc := range cases {
+		before := closes(stats, tc.code)
 		r := s.DialRaw(t)
 		r.Write(tc.frame)
 		assert.Equal(t, tc.code, r.CloseCode(5*time.Second), tc.name)
 		assert.True(t, r.Closed(5*time.Second), "%s: the socket is closed", tc.name)
+		require.Eventually(t, func() bool { return stats.Conns.Load() == 1 }, 5*time.Second, 5*time.Millisecond, "%s: only the bystander is left", tc.name)
+		assert.Equal(t, before+1, closes(stats, tc.code), "%s: close %d counted once", tc.name, tc.code)
 	}
 	require.NoError(t, s.PushGRPC("", "b", []byte("still"), ""))
 	assert.Equal(t, "still", string(bystander.Read().Data), "violations close only the violator")
+}
+
+// closes returns how many closes with code the stats counted.
+func closes(stats *core.Stats, code int) int64 {
+	for i, c := range core.CloseCodes {
+		if c == code {
+			return stats.Closes[i].Load()
+		}
+	}
+	panic(fmt.Sprintf("close code %d is not counted", code))
 }
 
 func testBadPushes(t *testing.T, s *st.Server) {

@@ -112,11 +112,15 @@ func TestSplitFrames(t *testing.T) {
 	}
 }
 
-// TestEpollGoroutines: on the epoll variants, goroutines do not grow with
-// connections.
-func TestEpollGoroutines(t *testing.T) {
+// eventLoops are the transports that serve connections from an event loop
+// rather than a goroutine each.
+var eventLoops = map[string]bool{"epoll": true, "nbio": true}
+
+// TestIdleGoroutines: on the event-loop transports, goroutines do not grow
+// with idle connections.
+func TestIdleGoroutines(t *testing.T) {
 	for _, v := range variants.Names() {
-		if a, _ := variants.AxesOf(v); a.Transport != "epoll" {
+		if a, _ := variants.AxesOf(v); !eventLoops[a.Transport] {
 			continue
 		}
 		t.Run("variant="+v, func(t *testing.T) {

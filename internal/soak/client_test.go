@@ -86,7 +86,7 @@ func (c *client) pong() error {
 
 // closeFrame sends a masked close frame with code.
 func (c *client) closeFrame(code ws.StatusCode) error {
-	return c.write(wsclient.Frame(ws.OpClose, append(binary.BigEndian.AppendUint16(nil, uint16(code)), "bye"...)))
+	return c.write(wsclient.CloseFrame(code, "bye"))
 }
 
 // frame reads the next server frame; the payload is valid until the next

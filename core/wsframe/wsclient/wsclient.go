@@ -109,3 +109,9 @@ func Frame(op ws.OpCode, payload []byte) []byte {
 
 // Text is a final client text frame masked with Mask.
 func Text(s string) []byte { return Frame(ws.OpText, []byte(s)) }
+
+// CloseFrame is a client close frame with code and reason, masked with Mask.
+func CloseFrame(code ws.StatusCode, reason string) []byte {
+	f := wsframe.AppendClose(nil, code, reason)
+	return Frame(ws.OpClose, f[wsframe.HeaderLen(f[1]):])
+}

@@ -123,3 +123,14 @@ func TestDialTimesOutOnASilentServer(t *testing.T) {
 	require.True(t, errors.As(err, &ne), "a network error: %v", err)
 	assert.True(t, ne.Timeout())
 }
+
+func TestCloseFrame(t *testing.T) {
+	h, p, n := wsframe.Cut(CloseFrame(4000, "bye"))
+	require.NotZero(t, n)
+	assert.Equal(t, ws.OpClose, h.OpCode)
+	assert.True(t, h.Masked && h.Fin)
+	code, reason, err := wsframe.ParseClose(p)
+	require.NoError(t, err)
+	assert.Equal(t, ws.StatusCode(4000), code)
+	assert.Equal(t, "bye", reason)
+}
