@@ -58,3 +58,13 @@ func (s *Server) dialTarget() *Server {
 	}
 	return a.nodes[int(a.next.Add(1)-1)%n]
 }
+
+// Nodes returns the servers behind s: the cluster's nodes for a view made
+// by Across, else s alone. Figures a case reads from a node's hub (its
+// connections, its closes) sum over them.
+func (s *Server) Nodes() []*Server {
+	if s.across == nil {
+		return []*Server{s}
+	}
+	return s.across.nodes
+}
