@@ -66,24 +66,9 @@ var (
 func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Now().Add(g.cfg.BodyTimeout)) // bounds every read of this request, also net/http's own
-	if g.cfg.APIKey != "" && !BearerKey(r.Header.Get("Authorization"), g.cfg.APIKey) {
-		g.refuse(w, rc, http.StatusUnauthorized, codes.Unauthenticated, "missing or wrong API key: send Authorization: Bearer <key>")
-		return
-	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		g.refuse(w, rc, http.StatusUnsupportedMediaType, codes.InvalidArgument, "Content-Type must be application/json")
-		return
-	}
-	body, err := readBody(r, g.cfg.MaxBody)
-	switch {
-	case errors.Is(err, errBodyTooLarge):
-		g.refuse(w, rc, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body over "+strconv.Itoa(g.cfg.MaxBody)+" bytes")
-		return
-	case errors.Is(err, errBodyTimeout):
-		g.refuse(w, rc, http.StatusRequestTimeout, codes.DeadlineExceeded, "request body not received within "+g.cfg.BodyTimeout.String())
-		return
-	case err != nil:
-		g.refuse(w, rc, http.StatusBadRequest, codes.InvalidArgument, "reading the request body: "+err.Error())
+	body, no := g.check(r)
+	if no != nil {
+		g.refuse(w, rc, no)
 		return
 	}
 	rc.SetReadDeadline(time.Time{})
@@ -91,14 +76,43 @@ func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.next.ServeHTTP(w, r)
 }
 
+// refusal is a whole-call refusal: its HTTP status, the gRPC code the
+// error metric counts, and the message.
+type refusal struct {
+	status int
+	code   codes.Code
+	msg    string
+}
+
+// check runs the whole-call checks in order and returns the body read, or
+// the first refusal.
+func (g guard) check(r *http.Request) ([]byte, *refusal) {
+	if g.cfg.APIKey != "" && !BearerKey(r.Header.Get("Authorization"), g.cfg.APIKey) {
+		return nil, &refusal{http.StatusUnauthorized, codes.Unauthenticated, "missing or wrong API key: send Authorization: Bearer <key>"}
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return nil, &refusal{http.StatusUnsupportedMediaType, codes.InvalidArgument, "Content-Type must be application/json"}
+	}
+	body, err := readBody(r, g.cfg.MaxBody)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return nil, &refusal{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "request body over " + strconv.Itoa(g.cfg.MaxBody) + " bytes"}
+	case errors.Is(err, errBodyTimeout):
+		return nil, &refusal{http.StatusRequestTimeout, codes.DeadlineExceeded, "request body not received within " + g.cfg.BodyTimeout.String()}
+	case err != nil:
+		return nil, &refusal{http.StatusBadRequest, codes.InvalidArgument, "reading the request body: " + err.Error()}
+	}
+	return body, nil
+}
+
 // refuse answers a whole-call refusal and closes the connection without
 // reading what is left of the body.
-func (g guard) refuse(w http.ResponseWriter, rc *http.ResponseController, status int, code codes.Code, msg string) {
+func (g guard) refuse(w http.ResponseWriter, rc *http.ResponseController, no *refusal) {
 	if g.failed != nil {
-		g.failed(code)
+		g.failed(no.code)
 	}
 	w.Header().Set("Connection", "close")
-	http.Error(w, msg, status)
+	http.Error(w, no.msg, no.status)
 	rc.Flush()
 	rc.SetReadDeadline(time.Now()) // net/http would otherwise read on to discard the body
 }
