@@ -225,13 +225,29 @@ func (s *Server) shutdown() {
 	s.wsSrv.Close()    // no new upgrades; hijacked connections are the hub's
 	s.slots.close(ctx) // upgrades past the gate finish: Drain sees their connections
 	s.hub.Drain(ctx)
-	s.grpcSrv.GracefulStop()
+	s.stopGRPC(ctx)
 	s.httpSrv.Shutdown(ctx)
 	if s.pprofSrv != nil {
 		s.pprofSrv.Close()
 	}
 	s.closeAll()
 	s.cfg.Logger.Info("gpushd stopped")
+}
+
+// stopGRPC lets gRPC calls in flight finish until ctx is done, then cuts
+// the rest: a push stream a back end keeps open must not hold the process.
+func (s *Server) stopGRPC(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.grpcSrv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpcSrv.Stop()
+		<-done
+	}
 }
 
 // closeAll releases what New made, for the paths that never served.
