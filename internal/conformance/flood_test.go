@@ -27,9 +27,6 @@ const floodN = 5000
 // together, and the client is closed beyond twice the rate limit.
 const maxFloodWrites = 50
 
-// repeat returns n copies of frame, one TCP write's worth.
-func repeat(frame []byte, n int) []byte { return bytes.Repeat(frame, n) }
-
 // drain reads server frames until the close frame and returns the others
 // and the close code (0: the socket ended without one).
 func drain(t *testing.T, r *st.Raw) ([]st.Frame, int) {
