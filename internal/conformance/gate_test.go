@@ -15,16 +15,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/variants"
 )
 
 // upgradeRequest is a valid upgrade request to path with extra header lines.
-func upgradeRequest(host, path string, extra ...string) string {
-	return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + strings.Join(extra, "") + "\r\n"
-}
+var upgradeRequest = wsclient.UpgradeRequest
 
 // exchange sends req on a fresh socket and returns the response status and
 // whether the server then closed the socket within d.
@@ -67,7 +65,7 @@ func TestRefusedUpgradeCloses(t *testing.T) {
 				want      []int
 			}{
 				{"wrong path", upgradeRequest(h, "/nope"), []int{404}},
-				{"no key", strings.Replace(upgradeRequest(h, "/ws"), "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 1), []int{400}},
+				{"no key", strings.Replace(upgradeRequest(h, "/ws"), "Sec-WebSocket-Key: "+wsclient.Key+"\r\n", "", 1), []int{400}},
 				{"bad version", strings.Replace(upgradeRequest(h, "/ws"), "Version: 13", "Version: 12", 1), []int{400, 426}},
 				{"not an upgrade", "GET /ws HTTP/1.1\r\nHost: " + h + "\r\n\r\n", []int{400, 426}},
 				{"origin", upgradeRequest(h, "/ws", "Origin: https://evil.example.com\r\n"), []int{403}},

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -67,7 +68,7 @@ func Upgrade(nc net.Conn, host string, c Config) (*Conn, error) {
 		nc.SetDeadline(time.Now().Add(c.Timeout))
 		defer nc.SetDeadline(time.Time{})
 	}
-	if _, err := io.WriteString(nc, request(host)); err != nil {
+	if _, err := io.WriteString(nc, UpgradeRequest(host, Path)); err != nil {
 		return nil, fmt.Errorf("handshake: %w", err)
 	}
 	br := bufio.NewReaderSize(nc, c.bufSize())
@@ -89,10 +90,15 @@ func (c Config) bufSize() int {
 	return 4096
 }
 
-// request is the upgrade request for Path on host.
-func request(host string) string {
-	return "GET " + Path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+// Key is the Sec-WebSocket-Key of every upgrade request (RFC 6455's own
+// example nonce; a test client needs no randomness).
+const Key = "dGhlIHNhbXBsZSBub25jZQ=="
+
+// UpgradeRequest is a valid upgrade request for path on host, with extra
+// header lines (each ending in CRLF) before the blank line.
+func UpgradeRequest(host, path string, extra ...string) string {
+	return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + Key + "\r\nSec-WebSocket-Version: 13\r\n" + strings.Join(extra, "") + "\r\n"
 }
 
 // Read reads the stream after the handshake, buffered bytes first.
