@@ -49,7 +49,7 @@ func parse(args []string, stderr io.Writer) (server.Config, options, error) {
 	fs.IntVar(&cfg.Limits.MaxPayload, "max-payload", core.DefaultMaxPayload, "largest push payload, bytes (400 beyond)")
 	fs.IntVar(&cfg.Limits.MaxBatch, "max-batch", core.DefaultMaxBatch, "items per batch push (400 beyond)")
 	fs.IntVar(&cfg.Limits.MaxSubs, "max-subs", core.DefaultMaxSubs, "subscriptions per connection (429 beyond)")
-	fs.IntVar(&cfg.Limits.MaxReqRate, "max-req-rate", core.DefaultMaxReqRate, "requests per second per connection (429 beyond)")
+	fs.IntVar(&cfg.Limits.MaxReqRate, "max-req-rate", core.DefaultMaxReqRate, "requests per second per connection, pings included (429 beyond; close 1008 beyond twice it within a second)")
 	fs.IntVar(&cfg.Limits.MaxQueued, "max-queued", core.DefaultMaxQueued, "bytes queued for one connection (close 1008 beyond)")
 	fs.DurationVar(&cfg.Limits.IdleTimeout, "idle-timeout", core.DefaultIdleTimeout, "close a connection silent this long (1001)")
 	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", core.DefaultWriteTimeout, "close a connection whose socket accepts nothing this long")
