@@ -3,7 +3,7 @@ GO       ?= go
 ARGS     ?=
 FUZZTIME ?= 10s
 
-.PHONY: run build test vet lint bench bench-quick plots proto check-proto soak
+.PHONY: run build test vet lint bench bench-quick plots proto check-proto soak cluster
 
 run: ## start the production server with its embedded defaults
 	$(GO) run ./cmd/gpushd $(ARGS)
@@ -14,6 +14,22 @@ build:
 test: vet ## vet, every test with the race detector, a short fuzz of the frame parser
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -run '^$$' -fuzz FuzzParser -fuzztime $(FUZZTIME) ./core/wsframe/
+
+NATS_PORT ?= 4222
+cluster: ## a local NATS server (Debian's nats-server when installed, else cmd/gpush-nats) and three gpushd nodes; Ctrl-C stops them
+	$(GO) build -o bin/gpushd ./cmd/gpushd
+	$(GO) build -o bin/gpush-nats ./cmd/gpush-nats
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM; \
+	if command -v nats-server >/dev/null; then nats-server -a 127.0.0.1 -p $(NATS_PORT) & \
+	else bin/gpush-nats -addr 127.0.0.1:$(NATS_PORT) & fi; \
+	for i in 1 2 3; do bin/gpushd -broker nats://127.0.0.1:$(NATS_PORT) -node-id node$$i -log-level warn \
+		-ws-addr 127.0.0.1:899$$i -grpc-addr 127.0.0.1:909$$i -http-addr 127.0.0.1:808$$i $(ARGS) & done; \
+	sleep 2; \
+	echo "cluster: NATS nats://127.0.0.1:$(NATS_PORT); node N (1-3): ws://127.0.0.1:899N/ws, gRPC 127.0.0.1:909N, http://127.0.0.1:808N (/readyz, /metrics)"; \
+	echo "listen on node 1: go run ./cmd/gpushc -url ws://127.0.0.1:8991/ws -topic news"; \
+	echo "push on node 3:   curl -s -X POST -H 'Content-Type: application/json' http://127.0.0.1:8083/v1/pushData -d '{\"topic\":\"news\",\"data\":\"aGVsbG8=\"}'"; \
+	echo "Ctrl-C stops all four."; \
+	wait
 
 soak: ## minutes of thousands of connections: churn, floods, slow consumers, split frames (GPUSH_SOAK=3m, GPUSH_SOAK_CONNS=4000)
 	GPUSH_SOAK=$${GPUSH_SOAK:-3m} $(GO) test -run TestSoak -count=1 -timeout 30m -v ./internal/soak/
