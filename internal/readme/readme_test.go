@@ -29,13 +29,17 @@ func TestReadmeSteps(t *testing.T) {
 	}
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	curlLine := ""
+	curlLine, batchLine := "", ""
 	for _, l := range strings.Split(string(readme), "\n") {
-		if strings.HasPrefix(l, "curl ") {
+		switch {
+		case strings.HasPrefix(l, "curl ") && strings.Contains(l, "/v1/pushData"):
 			curlLine = l
+		case strings.HasPrefix(l, "curl ") && strings.Contains(l, "/v1/pushBatch"):
+			batchLine = l
 		}
 	}
 	require.NotEmpty(t, curlLine, "the README has a curl push example")
+	require.NotEmpty(t, batchLine, "the README has a curl batch example")
 
 	dir := t.TempDir()
 	server := exec.Command(build(t, dir, "./cmd/gpushd"))
@@ -65,4 +69,12 @@ func TestReadmeSteps(t *testing.T) {
 	assert.JSONEq(t, `{}`, string(out))
 	require.True(t, lines.Scan(), "gpushc prints the push")
 	assert.JSONEq(t, `{"code":7,"topic":"news","data":"aGVsbG8="}`, lines.Text())
+
+	out, err = exec.Command("sh", "-c", batchLine).CombinedOutput()
+	require.NoError(t, err, "%s: %s", batchLine, out)
+	assert.JSONEq(t, `{"errors":[{"index":1,"message":"invalid push: uid \"alice\" given without a topic"}]}`, string(out))
+	for _, data := range []string{"b25l", "dGhyZWU="} {
+		require.True(t, lines.Scan(), "gpushc prints the batch's pushes")
+		assert.JSONEq(t, `{"code":7,"topic":"news","data":"`+data+`"}`, lines.Text())
+	}
 }
