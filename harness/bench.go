@@ -127,6 +127,8 @@ func (b *Bench) jobs() []job {
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Private})
 				case "churn":
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Churn})
+				case "storm":
+					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Storm})
 				case "batch":
 					if a, _ := variants.AxesOf(v); a.Policy == "batched" {
 						for _, ms := range p.FlushMs {
@@ -182,6 +184,8 @@ func (b *Bench) measure(j job) []Row {
 		rows, err = b.idle(j)
 	case "split":
 		rows, err = b.split(j)
+	case "storm":
+		rows, err = b.storm(j)
 	default:
 		rows, err = b.traffic(j)
 	}

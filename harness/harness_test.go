@@ -207,3 +207,34 @@ func TestBenchHistory(t *testing.T) {
 		assert.Equal(t, 1.0, f[FigHistoryChannels], "one channel")
 	}
 }
+
+// TestBenchStorm drops every client of a server with history at once:
+// each reconnects, recovers, and reads every accepted push in order.
+func TestBenchStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs servers")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	b := &Bench{
+		Server: buildServer(t), Loadgen: []string{self}, Variants: []string{"epoll-sharded-batched"},
+		Scenarios: []string{"storm"}, Profile: Profiles["tiny"], Runs: 1,
+		Out: t.TempDir(), Progress: testWriter{t},
+	}
+	rows, err := b.Run()
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	r := rows[0]
+	assert.Empty(t, r.Notes)
+	f := r.Figures
+	n := float64(b.Profile.Storm.Conns)
+	assert.Equal(t, n, f[FigStormRecovered], "every client recovered")
+	assert.Zero(t, f[FigStormNotRecovered])
+	assert.Zero(t, f[FigStormMissing], "every accepted push read")
+	assert.Zero(t, f[FigOutOfOrder], "each once, in order")
+	assert.Positive(t, f[FigPushesAccepted])
+	assert.Positive(t, f[FigStormAllDone])
+	assert.Positive(t, f[FigStormPeakAccepts])
+	assert.GreaterOrEqual(t, f[FigStormAttempts], n)
+	assert.Equal(t, "1000", r.Config["history-size"], "the storm runs with history")
+}

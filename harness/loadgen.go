@@ -16,7 +16,7 @@ import (
 
 // Cmd is one command from the runner to a generator.
 type Cmd struct {
-	Op      string   `json:"op"` // dial, attack, churn, stopchurn, reset, report, quit
+	Op      string   `json:"op"` // dial, attack, churn, stopchurn, storm, drop, reset, report, quit
 	Addr    string   `json:"addr,omitempty"`
 	N       int      `json:"n,omitempty"`        // connections to open
 	First   int      `json:"first,omitempty"`    // global index of the first: topics and users follow it
@@ -42,6 +42,7 @@ type Report struct {
 	ChurnOps     uint64         `json:"churn_ops"`
 	ChurnErrors  uint64         `json:"churn_errors"`
 	AttackBytes  uint64         `json:"attack_bytes"`
+	Storm        *StormReport   `json:"storm,omitempty"`
 }
 
 // loadgen is one generator process's state: what each command drives.
@@ -49,6 +50,7 @@ type loadgen struct {
 	subs   subscribers
 	attack splitAttack
 	churn  churn
+	storm  storm
 }
 
 // ServeLoadgen runs a generator on in and out until quit or EOF.
@@ -86,6 +88,10 @@ func (g *loadgen) do(c Cmd) Report {
 		g.churn.start(c)
 	case "stopchurn":
 		g.churn.stop()
+	case "storm":
+		err = g.storm.open(c)
+	case "drop":
+		g.storm.dropAll()
 	case "reset":
 		g.reset()
 	case "report":
@@ -110,6 +116,7 @@ func (g *loadgen) report() Report {
 	r := g.subs.report()
 	r.ChurnOps, r.ChurnErrors = g.churn.counts()
 	r.AttackBytes = g.attack.bytes.Load()
+	g.storm.report(&r)
 	r.CPUSeconds, _ = procCPU(os.Getpid())
 	return r
 }
@@ -118,5 +125,6 @@ func (g *loadgen) shutdown() {
 	g.subs.closing.Store(true)
 	g.churn.stop()
 	g.attack.close()
+	g.storm.close()
 	g.subs.close()
 }

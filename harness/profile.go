@@ -18,6 +18,7 @@ type Profile struct {
 	Private  Load // Conns users
 	Churn    Load
 	Batch    Load
+	Storm    Load  // Conns clients dropped at once, recovering with history on
 	FlushMs  []int // batch: the flush intervals
 }
 
@@ -53,6 +54,7 @@ var Profiles = map[string]Profile{
 		Private: Load{Conns: 5000, Size: 64, Rate: 2000},
 		Churn:   Load{Conns: 1000, Topics: 1, Size: 64, Rate: 200, Churn: 200},
 		Batch:   Load{Conns: 500, Topics: 1, Size: 64, Rate: 1000},
+		Storm:   Load{Conns: 5000, Topics: 1, Size: 64, Rate: 100},
 		FlushMs: []int{1, 5, 10, 50},
 	},
 	"quick": {
@@ -64,6 +66,7 @@ var Profiles = map[string]Profile{
 		Private: Load{Conns: 300, Size: 64, Rate: 300},
 		Churn:   Load{Conns: 200, Topics: 1, Size: 64, Rate: 100, Churn: 50},
 		Batch:   Load{Conns: 100, Topics: 1, Size: 64, Rate: 500},
+		Storm:   Load{Conns: 500, Topics: 1, Size: 64, Rate: 100},
 		FlushMs: []int{1, 10},
 	},
 	"tiny": {
@@ -75,12 +78,13 @@ var Profiles = map[string]Profile{
 		Private: Load{Conns: 20, Size: 64, Rate: 100},
 		Churn:   Load{Conns: 20, Topics: 1, Size: 64, Rate: 50, Churn: 20},
 		Batch:   Load{Conns: 10, Topics: 1, Size: 64, Rate: 200},
+		Storm:   Load{Conns: 20, Topics: 1, Size: 64, Rate: 50},
 		FlushMs: []int{1, 10},
 	},
 }
 
 // Scenarios in the order a run measures them.
-var Scenarios = []string{"idle", "fanout", "flood", "split", "private", "churn", "batch"}
+var Scenarios = []string{"idle", "fanout", "flood", "split", "private", "churn", "batch", "storm"}
 
 // A job is one measurement: one scenario case against one variant.
 type job struct {

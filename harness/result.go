@@ -90,4 +90,13 @@ const (
 	FigHistoryChannels = "history_channels"   // traffic: channels with a sequence after the window
 	FigHeapPerKeptPush = "heap_per_kept_push" // idle: live heap per kept push, over KeptChannels channels filled to the size (64-byte payloads)
 	FigHeapPerChannel  = "heap_per_channel"   // idle: live heap per channel with a sequence, beside its kept pushes
+
+	// storm: Conns clients dropped at once reconnect with backoff and recover
+	FigStormAllDone      = "storm_all_done_s"         // from the drop until the last client recovered (or was told it could not)
+	FigStormMedianDone   = "storm_median_done_s"      //
+	FigStormRecovered    = "storm_recovered"          // clients answered recovered true that read their replay
+	FigStormNotRecovered = "storm_not_recovered"      // clients answered recovered false
+	FigStormPeakAccepts  = "storm_peak_accepts_per_s" // reconnect handshakes completed in the busiest 100 ms, per second
+	FigStormAttempts     = "storm_attempts"           // reconnect attempts, failed ones included
+	FigStormMissing      = "storm_missing"            // accepted pushes the furthest-behind client had not read at the end
 )

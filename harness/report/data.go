@@ -9,7 +9,7 @@ import (
 )
 
 // Scenario names, in the order the summary shows them.
-var scenarios = []string{"idle", "fanout", "flood", "split", "private", "churn", "batch"}
+var scenarios = []string{"idle", "fanout", "flood", "split", "private", "churn", "batch", "storm"}
 
 // production is the variant the targets are about.
 var production = variants.Default

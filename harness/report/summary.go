@@ -29,6 +29,8 @@ var mainFigures = map[string][]string{
 	"private": append(append([]string(nil), trafficFigures...), harness.FigCPUPerPush, harness.FigPushCalls, harness.FigMisdelivered),
 	"churn":   append(append([]string(nil), trafficFigures...), harness.FigChurnOpsPerSec),
 	"batch":   trafficFigures,
+	"storm": {harness.FigStormAllDone, harness.FigStormMedianDone, harness.FigStormRecovered, harness.FigStormNotRecovered,
+		harness.FigStormPeakAccepts, harness.FigStormAttempts, harness.FigStormMissing, harness.FigOutOfOrder},
 }
 
 // trafficFigures head the table of every scenario that pushes.
