@@ -65,6 +65,10 @@ func TestBenchTiny(t *testing.T) {
 			require.Len(t, r.Points, len(b.Profile.Idle), r.Variant)
 			assert.Greater(t, r.Figures[FigHeapStackPerConn], 0.0, r.Variant)
 			assert.Equal(t, float64(b.Profile.Idle[2]), r.Points[2].Conns)
+		case "storm":
+			assert.Equal(t, float64(b.Profile.Storm.Conns), r.Figures[FigStormRecovered], r.Variant)
+			assert.Zero(t, r.Figures[FigStormMissing], r.Variant)
+			assert.Zero(t, r.Figures[FigOutOfOrder], r.Variant)
 		default:
 			f := r.Figures
 			assert.Positive(t, f[FigPushesAccepted], "%s %s", r.Scenario, r.Variant)
@@ -85,7 +89,7 @@ func TestBenchTiny(t *testing.T) {
 		assert.Equal(t, 1, seen["idle/"+v], v)
 		assert.Equal(t, len(b.Profile.Fanout), seen["fanout/"+v], v)
 		assert.Equal(t, 2, seen["split/"+v], "split: a calm and an attacked row, %s", v)
-		for _, sc := range []string{"flood", "churn"} {
+		for _, sc := range []string{"flood", "churn", "storm"} {
 			assert.Equal(t, 1, seen[sc+"/"+v], "%s %s", sc, v)
 		}
 		for _, m := range Modes {
