@@ -46,3 +46,33 @@ func TestBatchedWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestManyFramesFewWrites (issue 11 item 11): 5,000 small pushes pending at
+// one flush leave in a few writes: a writev carries up to 1,024 frames (it
+// carried 64: 79 writes), and the peers' writers as many or a copy of them.
+func TestManyFramesFewWrites(t *testing.T) {
+	for _, v := range variants.Names() {
+		if a, _ := variants.AxesOf(v); a.Policy != "batched" {
+			continue
+		}
+		t.Run("variant="+v, func(t *testing.T) {
+			s := st.Start(t, v, func(c *server.Config) {
+				c.FlushInterval = 300 * time.Millisecond
+				c.FlushBytes = 1 << 30
+			})
+			c := s.Dial(t)
+			ok(t, c.Request(1, "m", "", 1), 1)
+			before := s.Hub().Stats().Writes.Load()
+			const n = 5000
+			for i := range n {
+				require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "m", Data: []byte(fmt.Sprint(i))}))
+			}
+			for i := range n {
+				require.Equal(t, fmt.Sprint(i), string(c.Read().Data))
+			}
+			writes := s.Hub().Stats().Writes.Load() - before
+			assert.LessOrEqual(t, writes, int64(20), "%d pushes pending at a flush took %d writes", n, writes)
+			t.Logf("%s: %d pushes in %d writes", v, n, writes)
+		})
+	}
+}
