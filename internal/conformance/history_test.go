@@ -27,6 +27,7 @@ var historyCases = []struct {
 }{
 	{"offsets", nil, testHistOffsets},
 	{"recover", nil, testHistRecover},
+	{"unsubscribed", nil, testHistUnsubscribed},
 	{"not-recovered", func(c *server.Config) { c.HistorySize = 3 }, testHistNotRecovered},
 	{"queue-limit", func(c *server.Config) { c.Limits.MaxQueued = 4096 }, testHistQueueLimit},
 	{"bad-since", nil, testHistBadSince},
@@ -147,6 +148,29 @@ func testHistOffsets(t *testing.T, s *st.Server) {
 	pushN(t, s, "ann", "news", 1, 2)
 	readPushes(t, c, 1, 2, "private pushes")
 	marker(t, s, c, "offsets")
+
+	d := s.Dial(t)
+	login(t, d, "ann")
+	m := subscribeSince(t, d, 5, "news", since(0, priv), 5)
+	recovered(t, m, true, "a private channel recovers too")
+	readPushes(t, d, 1, 2, "the private replay")
+	other := s.Dial(t)
+	login(t, other, "bob")
+	recovered(t, subscribeSince(t, other, 5, "news", since(0, priv), 6), false, "another user's channel is another sequence")
+	marker(t, s, other, "bob gets none of ann's pushes")
+}
+
+// testHistUnsubscribed: a channel keeps its pushes while nobody
+// subscribes, and a later subscribe with since gets them.
+func testHistUnsubscribed(t *testing.T, s *st.Server) {
+	c := s.Dial(t)
+	_, epoch := position(t, subscribeSince(t, c, 1, "t", "", 1), 1)
+	ok(t, c.Request(2, "t", "", 2), 2)
+	pushN(t, s, "", "t", 1, 3)
+	m := subscribeSince(t, c, 1, "t", since(0, epoch), 3)
+	recovered(t, m, true, "pushes kept without a subscriber")
+	readPushes(t, c, 1, 3, "the replay")
+	marker(t, s, c, "each once")
 }
 
 func testHistRecover(t *testing.T, s *st.Server) {
