@@ -32,6 +32,9 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.slots.release()
+	if testHookGate != nil {
+		testHookGate()
+	}
 	if o := r.Header.Get("Origin"); o != "" && len(s.cfg.AllowedOrigins) > 0 && !slices.Contains(s.cfg.AllowedOrigins, o) {
 		s.metrics.rejected.WithLabelValues("origin").Inc()
 		http.Error(w, "origin not allowed", http.StatusForbidden)
@@ -39,6 +42,10 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.transport.Upgrade(w, r)
 }
+
+// testHookGate, when set by a test, runs in every upgrade that passed the
+// gate, before its handshake.
+var testHookGate func()
 
 // slots counts the upgrades past the gate whose transport has not returned
 // yet. Every transport registers a completed connection (Hub.Open) before

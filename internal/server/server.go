@@ -222,8 +222,8 @@ func (s *Server) shutdown() {
 	s.cfg.Logger.Info("gpushd draining", "timeout", s.cfg.DrainTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
-	s.wsSrv.Close()    // no new upgrades; hijacked connections are the hub's
-	s.slots.close(ctx) // upgrades past the gate finish: Drain sees their connections
+	s.slots.close(ctx) // no new upgrades; those past the gate finish, so Drain sees their connections
+	s.wsSrv.Close()    // and the rest of the WebSocket port; hijacked connections are the hub's
 	s.hub.Drain(ctx)
 	s.stopGRPC(ctx)
 	s.httpSrv.Shutdown(ctx)

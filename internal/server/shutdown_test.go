@@ -1,7 +1,12 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -36,4 +41,77 @@ func TestShutdownCutsOpenPushStream(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second, "shutdown ends soon after the 1 s drain timeout")
 	_, err = stream.CloseAndRecv()
 	assert.Error(t, err, "the open stream was cut")
+}
+
+// TestUpgradeDuringDrain: an upgrade already past the gate when the
+// shutdown begins completes, gets close 1001 at once, and does not stretch
+// the drain (timeout 10 s). The gate hook holds the upgrade until the
+// shutdown has begun, so the case is exact, not a race.
+func TestUpgradeDuringDrain(t *testing.T) {
+	for _, v := range []string{"epoll-sharded-batched", "gorilla-sharded-immediate"} {
+		t.Run("variant="+v, func(t *testing.T) {
+			entered, proceed := make(chan struct{}), make(chan struct{})
+			server.SetGateHook(func() {
+				close(entered)
+				<-proceed
+			})
+			defer server.SetGateHook(nil)
+			s := st.Start(t, v, func(c *server.Config) { c.DrainTimeout = 10 * time.Second })
+			got := make(chan error, 1)
+			go func() { got <- upgradeThenGoingAway(s.WSAddr) }()
+			<-entered
+			start := time.Now()
+			s.Shutdown()
+			require.Eventually(t, func() bool { return readyz(s) == http.StatusServiceUnavailable }, 5*time.Second, time.Millisecond, "the shutdown began")
+			close(proceed)
+			select {
+			case err := <-got:
+				assert.NoError(t, err, "the upgrade completes and gets 1001")
+			case <-time.After(5 * time.Second):
+				t.Fatal("the upgrade neither completed nor was refused")
+			}
+			s.Stop(t)
+			assert.Less(t, time.Since(start), 3*time.Second, "the late upgrade does not stretch the 10 s drain")
+		})
+	}
+}
+
+func readyz(s *st.Server) int {
+	resp, err := http.Get(s.HTTPURL + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// upgradeThenGoingAway upgrades and expects close 1001 as the first frame.
+func upgradeThenGoingAway(addr string) error {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(8 * time.Second))
+	_, err = fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	if err != nil {
+		return err
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return fmt.Errorf("upgrade answered %d", resp.StatusCode)
+	}
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return fmt.Errorf("no close frame: %w", err)
+	}
+	if b[0] != 0x88 || int(b[2])<<8|int(b[3]) != 1001 {
+		return fmt.Errorf("got % x, not close 1001", b)
+	}
+	return nil
 }
