@@ -68,6 +68,22 @@ func BenchmarkAPICost(b *testing.B) {
 			report(b, b.N*n, cpu0)
 		})
 	}
+	b.Run("call=http-unary", func(b *testing.B) {
+		body := httpBody(absentItems(1)[:1], false)
+		cpu0 := processCPU(b)
+		for b.Loop() {
+			post(b, s, "/v1/pushData", body)
+		}
+		report(b, b.N, cpu0)
+	})
+	b.Run("call=http-batch/items=500", func(b *testing.B) {
+		body := httpBody(absentItems(500), true)
+		cpu0 := processCPU(b)
+		for b.Loop() {
+			post(b, s, "/v1/pushBatch", body)
+		}
+		report(b, b.N*500, cpu0)
+	})
 	b.Run("call=stream", func(b *testing.B) {
 		items := absentItems(100)
 		ctx, cancel := st.CallContext("")
@@ -84,4 +100,18 @@ func BenchmarkAPICost(b *testing.B) {
 		require.NoError(b, err)
 		report(b, b.N, cpu0)
 	})
+}
+
+// httpBody is the JSON body of one push, or of a batch of items.
+func httpBody(items []*pushpb.Data, batch bool) string {
+	if !batch {
+		return st.PushJSON(items[0].Uid, items[0].Topic, items[0].Data)
+	}
+	return batchJSON(items)
+}
+
+func post(b *testing.B, s *st.Server, path, body string) {
+	code, resp, err := s.Post(path, body, "")
+	require.NoError(b, err)
+	require.Equal(b, 200, code, resp)
 }
