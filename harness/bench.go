@@ -66,7 +66,7 @@ func (b *Bench) Run() ([]Row, error) {
 	start := time.Now()
 	for i, j := range jobs {
 		fmt.Fprintf(b.Progress, "[%d/%d] run %d/%d  %-8s %-26s %s  elapsed %s  eta %s\n",
-			i+1, len(jobs), j.run, b.Runs, j.scenario, j.variant, loadName(j),
+			i+1, len(jobs), j.run, b.Runs, j.scenario, j.variant, b.loadName(j),
 			time.Since(start).Round(time.Second), eta(start, i, len(jobs)))
 		got := b.measure(j)
 		for _, r := range got {
@@ -92,7 +92,8 @@ func eta(start time.Time, done, total int) string {
 	return (per * time.Duration(total-done)).Round(time.Second).String()
 }
 
-func loadName(j job) string {
+// loadName says what a job pushes: rate=0 is closed loop.
+func (b *Bench) loadName(j job) string {
 	switch j.scenario {
 	case "idle":
 		return "ramp"
@@ -101,7 +102,7 @@ func loadName(j job) string {
 	case "split":
 		return fmt.Sprintf("victims=%d attackers=%d", j.load.Conns, j.load.Attackers)
 	}
-	return fmt.Sprintf("conns=%d size=%d rate=%g", j.load.Conns, j.load.Size, j.load.Rate)
+	return fmt.Sprintf("conns=%d size=%d rate=%g", j.load.Conns, j.load.Size, b.rate(j.load))
 }
 
 // jobs lists the measurements: runs outermost, so that every variant of a
