@@ -144,7 +144,11 @@ func (b *Broker) restore(l *link) error {
 func (b *Broker) resubscribe(l *link) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, err := l.nc.ChanSubscribe(b.subj.of(core.Sub{}), l.ch); err != nil {
+	all := b.subj.of(core.Sub{})
+	if b.cfg.Firehose {
+		all = b.subj.prefix + ">"
+	}
+	if _, err := l.nc.ChanSubscribe(all, l.ch); err != nil {
 		return err
 	}
 	b.stats.Subjects.Add(1)
