@@ -3,7 +3,7 @@ GO       ?= go
 ARGS     ?=
 FUZZTIME ?= 10s
 
-.PHONY: run build test vet lint bench bench-quick plots proto check-proto soak cluster
+.PHONY: run build test vet lint bench bench-quick bench-cluster plots proto check-proto soak cluster
 
 run: ## start the production server with its embedded defaults
 	$(GO) run ./cmd/gpushd $(ARGS)
@@ -44,6 +44,10 @@ lint: vet ## gofmt, go vet, and staticcheck at the version pinned in tools/go.mo
 
 bench: build ## every scenario x every variant and peer, 3 runs each (< 60 min); results/ and plots
 	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile full -runs 3 -out results $(ARGS)
+
+bench-cluster: build ## the cluster scenario: 1, 2 and 3 nodes side by side, NATS as its own process (Debian's nats-server or bin/gpush-nats), 3 runs
+	$(GO) build -o bin/gpush-nats ./cmd/gpush-nats
+	$(GO) run ./cmd/gpush-bench -server bin/gpushd -scenarios cluster -variants epoll-sharded-batched -profile full -runs 3 -out results/cluster $(ARGS)
 
 bench-quick: build ## every scenario at small scale (< 3 min), into results/quick
 	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile quick -runs 1 -out results/quick $(ARGS)

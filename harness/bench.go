@@ -101,6 +101,8 @@ func (b *Bench) loadName(j job) string {
 		return fmt.Sprintf("flush=%dms conns=%d rate=%g", j.flushMs, j.load.Conns, j.load.Rate)
 	case "split":
 		return fmt.Sprintf("victims=%d attackers=%d", j.load.Conns, j.load.Attackers)
+	case "cluster":
+		return fmt.Sprintf("nodes=%d conns=%d rate=%g", j.nodes, j.load.Conns, j.load.Rate)
 	}
 	return fmt.Sprintf("conns=%d size=%d rate=%g", j.load.Conns, j.load.Size, b.rate(j.load))
 }
@@ -130,6 +132,10 @@ func (b *Bench) jobs() []job {
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Churn})
 				case "storm":
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Storm})
+				case "cluster":
+					for _, n := range ClusterNodes {
+						js = append(js, job{run: run, scenario: sc, variant: v, load: p.Cluster, nodes: n})
+					}
 				case "batch":
 					if a, _ := variants.AxesOf(v); a.Policy == "batched" {
 						for _, ms := range p.FlushMs {
@@ -187,6 +193,8 @@ func (b *Bench) measure(j job) []Row {
 		rows, err = b.split(j)
 	case "storm":
 		rows, err = b.storm(j)
+	case "cluster":
+		rows, err = b.cluster(j)
 	default:
 		rows, err = b.traffic(j)
 	}

@@ -19,6 +19,7 @@ type Profile struct {
 	Churn    Load
 	Batch    Load
 	Storm    Load  // Conns clients dropped at once, recovering with history on
+	Cluster  Load  // Conns spread over 1, 2 and 3 nodes (ClusterNodes); opt-in: -scenarios cluster
 	FlushMs  []int // batch: the flush intervals
 }
 
@@ -55,6 +56,7 @@ var Profiles = map[string]Profile{
 		Churn:   Load{Conns: 1000, Topics: 1, Size: 64, Rate: 200, Churn: 200},
 		Batch:   Load{Conns: 500, Topics: 1, Size: 64, Rate: 1000},
 		Storm:   Load{Conns: 5000, Topics: 1, Size: 64, Rate: 100},
+		Cluster: Load{Conns: 3000, Topics: 1, Size: 64, Rate: 200},
 		FlushMs: []int{1, 5, 10, 50},
 	},
 	"quick": {
@@ -67,6 +69,7 @@ var Profiles = map[string]Profile{
 		Churn:   Load{Conns: 200, Topics: 1, Size: 64, Rate: 100, Churn: 50},
 		Batch:   Load{Conns: 100, Topics: 1, Size: 64, Rate: 500},
 		Storm:   Load{Conns: 500, Topics: 1, Size: 64, Rate: 100},
+		Cluster: Load{Conns: 300, Topics: 1, Size: 64, Rate: 200},
 		FlushMs: []int{1, 10},
 	},
 	"tiny": {
@@ -79,6 +82,7 @@ var Profiles = map[string]Profile{
 		Churn:   Load{Conns: 20, Topics: 1, Size: 64, Rate: 50, Churn: 20},
 		Batch:   Load{Conns: 10, Topics: 1, Size: 64, Rate: 200},
 		Storm:   Load{Conns: 20, Topics: 1, Size: 64, Rate: 50},
+		Cluster: Load{Conns: 30, Topics: 1, Size: 64, Rate: 100},
 		FlushMs: []int{1, 10},
 	},
 }
@@ -93,6 +97,7 @@ type job struct {
 	variant  string
 	load     Load
 	flushMs  int // batch only
+	nodes    int // cluster only
 }
 
 // caseName is the sorted parameter string of a job's rows.
