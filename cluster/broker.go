@@ -28,7 +28,7 @@ type Config struct {
 	// the prefix (prefix.>) and takes no per-subject interest, so it
 	// receives every push of the cluster (BenchmarkClusterInterest).
 	Firehose bool
-	Logger         *slog.Logger  // nil: slog.Default()
+	Logger   *slog.Logger // nil: slog.Default()
 }
 
 func (c *Config) defaults() {
