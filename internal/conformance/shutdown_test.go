@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -12,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/variants"
@@ -144,8 +146,8 @@ func raceUpgrades(t *testing.T, s *st.Server) func() []error {
 		go func() {
 			defer wg.Done()
 			for {
-				nc, br, ok := upgrade(s.WSAddr)
-				if !ok {
+				c := upgrade(s.WSAddr)
+				if c == nil {
 					return // refused: the shutdown began
 				}
 				select {
@@ -155,7 +157,7 @@ func raceUpgrades(t *testing.T, s *st.Server) func() []error {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := goingAway(nc, br); err != nil {
+					if err := goingAway(c); err != nil {
 						fail(err)
 					}
 				}()
@@ -172,38 +174,29 @@ func raceUpgrades(t *testing.T, s *st.Server) func() []error {
 	return func() []error { wg.Wait(); return errs }
 }
 
-// upgrade dials and upgrades; ok is false when the server refused the
-// connection or the upgrade.
-func upgrade(addr string) (net.Conn, *bufio.Reader, bool) {
-	nc, err := net.Dial("tcp", addr)
+// upgrade dials and upgrades, with 3 s for the upgrade and what follows;
+// nil when the server refused the connection or the upgrade.
+func upgrade(addr string) *wsclient.Conn {
+	deadline := time.Now().Add(3 * time.Second)
+	c, err := wsclient.Dial(addr, wsclient.Config{Timeout: 3 * time.Second})
 	if err != nil {
-		return nil, nil, false
+		return nil
 	}
-	nc.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := nc.Write([]byte(upgradeRequest(addr, "/ws"))); err != nil {
-		nc.Close()
-		return nil, nil, false
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		nc.Close()
-		return nil, nil, false
-	}
-	return nc, br, true
+	c.SetDeadline(deadline)
+	return c
 }
 
 // goingAway reads the first frame of an upgraded connection, which must be
 // close 1001 (the server is shutting down, or will) within 3 s of the
 // upgrade, and closes the connection.
-func goingAway(nc net.Conn, br *bufio.Reader) error {
-	defer nc.Close()
-	b := make([]byte, 4)
-	if _, err := io.ReadFull(br, b); err != nil {
+func goingAway(c *wsclient.Conn) error {
+	defer c.Close()
+	h, p, err := c.Next()
+	if err != nil {
 		return fmt.Errorf("an upgrade got no close frame: %w", err)
 	}
-	if b[0] != 0x88 || b[1] < 2 || int(b[2])<<8|int(b[3]) != 1001 {
-		return fmt.Errorf("an upgrade got % x instead of close 1001", b)
+	if code, _, err := wsframe.ParseClose(p); h.OpCode != ws.OpClose || err != nil || code != 1001 {
+		return fmt.Errorf("an upgrade got %v % x instead of close 1001", h.OpCode, p)
 	}
 	return nil
 }
