@@ -8,8 +8,9 @@ FUZZTIME ?= 10s
 run: ## start the production server with its embedded defaults
 	$(GO) run ./cmd/gpushd $(ARGS)
 
-build:
+build: ## gpushd and the harness's floor server
 	$(GO) build -o bin/gpushd ./cmd/gpushd
+	$(GO) build -o bin/gpush-floor ./cmd/gpush-floor
 
 test: vet ## vet, every test with the race detector, a short fuzz of the frame parser
 	$(GO) test -race -count=1 -timeout 15m ./...

@@ -16,8 +16,9 @@ import (
 
 // Bench runs every scenario against every variant.
 type Bench struct {
-	Server     string   // the gpushd binary
-	Loadgen    []string // argv of a generator process
+	Server     string            // the gpushd binary
+	Externals  map[string]string // binaries of the external servers among Variants (Floor, Centrifugo), by name
+	Loadgen    []string          // argv of a generator process
 	Variants   []string
 	Scenarios  []string // default: all
 	Profile    Profile
@@ -115,6 +116,9 @@ func (b *Bench) jobs() []job {
 	for run := 1; run <= b.Runs; run++ {
 		for _, sc := range b.Scenarios {
 			for _, v := range b.Variants {
+				if !Serves(v, sc) {
+					continue
+				}
 				switch sc {
 				case "idle":
 					js = append(js, job{run: run, scenario: sc, variant: v})
@@ -157,6 +161,10 @@ func (b *Bench) startServer(j job, extra map[string]string) (*Server, error) {
 	}
 	for k, v := range extra {
 		flags[k] = v
+	}
+	switch j.variant {
+	case Floor:
+		return StartFloor(b.Externals[Floor])
 	}
 	return StartServer(b.Server, j.variant, flags)
 }

@@ -34,8 +34,19 @@ func buildServer(t *testing.T) string {
 	return bin
 }
 
+// buildFloor compiles the floor server for the test.
+func buildFloor(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gpush-floor")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/gpush/gpush/cmd/gpush-floor")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Run(), "build gpush-floor")
+	return bin
+}
+
 // TestBenchTiny runs every scenario at tiny scale against two variants and
-// checks that each writes sensible rows: the harness must keep working.
+// the floor (in the scenarios it serves), and checks that each writes
+// sensible rows: the harness must keep working.
 func TestBenchTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs servers")
@@ -45,8 +56,9 @@ func TestBenchTiny(t *testing.T) {
 	out := t.TempDir()
 	b := &Bench{
 		Server: buildServer(t), Loadgen: []string{self},
-		Variants: []string{"epoll-sharded-batched", "gorilla-global-immediate"},
-		Profile:  Profiles["tiny"], Runs: 1, Out: out, Progress: testWriter{t},
+		Externals: map[string]string{Floor: buildFloor(t)},
+		Variants:  []string{"epoll-sharded-batched", "gorilla-global-immediate", Floor},
+		Profile:   Profiles["tiny"], Runs: 1, Out: out, Progress: testWriter{t},
 	}
 	rows, err := b.Run()
 	require.NoError(t, err)
@@ -89,12 +101,19 @@ func TestBenchTiny(t *testing.T) {
 		assert.Equal(t, 1, seen["idle/"+v], v)
 		assert.Equal(t, len(b.Profile.Fanout), seen["fanout/"+v], v)
 		assert.Equal(t, 2, seen["split/"+v], "split: a calm and an attacked row, %s", v)
-		for _, sc := range []string{"flood", "churn", "storm"} {
+		assert.Equal(t, 1, seen["flood/"+v], "flood %s", v)
+		if v == Floor {
+			continue
+		}
+		for _, sc := range []string{"churn", "storm"} {
 			assert.Equal(t, 1, seen[sc+"/"+v], "%s %s", sc, v)
 		}
 		for _, m := range Modes {
 			assert.Equal(t, 1, seen["private/"+v+"/"+m], "private: a row per push mode, %s %s", m, v)
 		}
+	}
+	for _, sc := range []string{"private", "churn", "batch", "storm"} {
+		assert.Zero(t, seen[sc+"/"+Floor], "the floor serves no %s", sc)
 	}
 	assert.Equal(t, len(b.Profile.FlushMs), seen["batch/epoll-sharded-batched"])
 	assert.Zero(t, seen["batch/gorilla-global-immediate"], "batch is for batched variants only")

@@ -69,23 +69,33 @@ func StartServer(bin, variant string, extra map[string]string) (*Server, error) 
 	for _, k := range keys {
 		args = append(args, "-"+k+"="+s.Config[k])
 	}
+	if err := s.launch(bin, args); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts bin with args, waits until it serves, and dials its push
+// API.
+func (s *Server) launch(bin string, args []string) error {
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stderr = os.Stderr
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start %s: %w", bin, err)
 	}
 	go func() { s.cmd.Wait(); close(s.exited) }()
 	if err := s.waitReady(15 * time.Second); err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
+	var err error
 	s.grpc, err = grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
 	s.Push = pushpb.NewPushClient(s.grpc)
-	return s, nil
+	return nil
 }
 
 // freePorts reserves n loopback ports by binding and releasing them.

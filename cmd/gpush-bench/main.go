@@ -38,6 +38,8 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("gpush-bench", flag.ContinueOnError)
 	server := fs.String("server", "bin/gpushd", "the gpushd binary to measure")
+	floor := fs.String("floor", "bin/gpush-floor", "the floor server (cmd/gpush-floor), measured as variant \"floor\" when the file exists")
+	centrifugo := fs.String("centrifugo", "bin/centrifugo", "Centrifugo (make centrifugo), measured as variant \"centrifugo\" when the file exists")
 	profile := fs.String("profile", "quick", "sizes: full, quick or tiny")
 	runs := fs.Int("runs", 1, "repetitions of every measurement")
 	out := fs.String("out", "results", "results directory (raw.jsonl is appended to)")
@@ -60,7 +62,8 @@ func run(args []string) error {
 	if !ok {
 		return fmt.Errorf("-profile %q: want full, quick or tiny", *profile)
 	}
-	variants, err := listVariants(*server, *vs)
+	externals := existing(map[string]string{harness.Floor: *floor, harness.Centrifugo: *centrifugo})
+	variants, err := listVariants(*server, *vs, externals)
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func run(args []string) error {
 		return err
 	}
 	b := &harness.Bench{
-		Server: *server, Loadgen: []string{self}, Variants: variants, Profile: p,
+		Server: *server, Externals: externals, Loadgen: []string{self}, Variants: variants, Profile: p,
 		Runs: *runs, Out: *out, Progress: os.Stdout,
 		PushMode: *mode, BatchSize: *batch, Lanes: *lanes, ClosedLoop: *closed,
 	}
@@ -85,15 +88,21 @@ func run(args []string) error {
 	return report.Build(raw, *out)
 }
 
-// listVariants asks the server for its variants, or checks the chosen ones.
-func listVariants(server, chosen string) ([]string, error) {
+// listVariants asks the server for its variants, adds the external
+// servers whose binaries exist, or checks the chosen ones.
+func listVariants(server, chosen string, externals map[string]string) ([]string, error) {
 	outb, err := exec.Command(server, "-variants").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s -variants: %w (run make build first)", server, err)
 	}
 	all := strings.Fields(string(outb))
+	sort.Strings(all)
+	for _, name := range []string{harness.Floor, harness.Centrifugo} {
+		if externals[name] != "" {
+			all = append(all, name)
+		}
+	}
 	if chosen == "" {
-		sort.Strings(all)
 		return all, nil
 	}
 	var vs []string
@@ -103,11 +112,22 @@ func listVariants(server, chosen string) ([]string, error) {
 			found = found || a == v
 		}
 		if !found {
-			return nil, fmt.Errorf("-variants: %s has no variant %q", server, v)
+			return nil, fmt.Errorf("-variants: no variant %q (%s lists gpushd's; floor and centrifugo need their binaries)", v, server)
 		}
 		vs = append(vs, v)
 	}
 	return vs, nil
+}
+
+// existing keeps the binaries that exist.
+func existing(bins map[string]string) map[string]string {
+	out := map[string]string{}
+	for name, path := range bins {
+		if st, err := os.Stat(path); err == nil && !st.IsDir() {
+			out[name] = path
+		}
+	}
+	return out
 }
 
 // serverFlags parses -set's "name=value,name=value".
