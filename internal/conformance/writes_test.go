@@ -12,67 +12,54 @@ import (
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
-	"github.com/gpush/gpush/variants"
 )
 
 // TestBatchedWrites: with the batched policy, N pushes to one connection
 // within one interval go out in fewer writes than N, and a push arrives
 // within a bounded number of flush intervals.
 func TestBatchedWrites(t *testing.T) {
-	for _, v := range variants.Names() {
-		if a, _ := variants.AxesOf(v); a.Policy != "batched" {
-			continue
+	const interval = 50 * time.Millisecond
+	eachVariant(t, policyOnly("batched"), func(c *server.Config) { c.FlushInterval = interval }, func(t *testing.T, s *st.Server) {
+		c := s.Dial(t)
+		ok(t, c.Request(1, "b", "", 1), 1)
+		before := s.Hub().Stats().Writes.Load()
+		const n = 50
+		start := time.Now()
+		for i := range n {
+			require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "b", Data: []byte(fmt.Sprint(i))}))
 		}
-		t.Run("variant="+v, func(t *testing.T) {
-			const interval = 50 * time.Millisecond
-			s := st.Start(t, v, func(c *server.Config) { c.FlushInterval = interval })
-			c := s.Dial(t)
-			ok(t, c.Request(1, "b", "", 1), 1)
-			before := s.Hub().Stats().Writes.Load()
-			const n = 50
-			start := time.Now()
-			for i := range n {
-				require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "b", Data: []byte(fmt.Sprint(i))}))
-			}
-			for i := range n {
-				assert.Equal(t, fmt.Sprint(i), string(c.Read().Data))
-			}
-			elapsed := time.Since(start)
-			require.Eventually(t, func() bool { return s.Hub().Stats().Writes.Load() > before }, time.Second, time.Millisecond)
-			writes := s.Hub().Stats().Writes.Load() - before
-			assert.Less(t, writes, int64(n), "%d pushes in one interval took %d writes", n, writes)
-			assert.Less(t, elapsed, 20*interval, "delivered within 20 flush intervals")
-			t.Logf("%s: %d pushes in %d writes, delivered in %v (interval %v)", v, n, writes, elapsed, interval)
-		})
-	}
+		for i := range n {
+			assert.Equal(t, fmt.Sprint(i), string(c.Read().Data))
+		}
+		elapsed := time.Since(start)
+		require.Eventually(t, func() bool { return s.Hub().Stats().Writes.Load() > before }, time.Second, time.Millisecond)
+		writes := s.Hub().Stats().Writes.Load() - before
+		assert.Less(t, writes, int64(n), "%d pushes in one interval took %d writes", n, writes)
+		assert.Less(t, elapsed, 20*interval, "delivered within 20 flush intervals")
+		t.Logf("%s: %d pushes in %d writes, delivered in %v (interval %v)", s.Config.Variant, n, writes, elapsed, interval)
+	})
 }
 
 // TestManyFramesFewWrites (issue 11 item 11): 5,000 small pushes pending at
 // one flush leave in a few writes: a writev carries up to 1,024 frames (it
 // carried 64: 79 writes), and the peers' writers as many or a copy of them.
 func TestManyFramesFewWrites(t *testing.T) {
-	for _, v := range variants.Names() {
-		if a, _ := variants.AxesOf(v); a.Policy != "batched" {
-			continue
+	eachVariant(t, policyOnly("batched"), func(c *server.Config) {
+		c.FlushInterval = 300 * time.Millisecond
+		c.FlushBytes = 1 << 30
+	}, func(t *testing.T, s *st.Server) {
+		c := s.Dial(t)
+		ok(t, c.Request(1, "m", "", 1), 1)
+		before := s.Hub().Stats().Writes.Load()
+		const n = 5000
+		for i := range n {
+			require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "m", Data: []byte(fmt.Sprint(i))}))
 		}
-		t.Run("variant="+v, func(t *testing.T) {
-			s := st.Start(t, v, func(c *server.Config) {
-				c.FlushInterval = 300 * time.Millisecond
-				c.FlushBytes = 1 << 30
-			})
-			c := s.Dial(t)
-			ok(t, c.Request(1, "m", "", 1), 1)
-			before := s.Hub().Stats().Writes.Load()
-			const n = 5000
-			for i := range n {
-				require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "m", Data: []byte(fmt.Sprint(i))}))
-			}
-			for i := range n {
-				require.Equal(t, fmt.Sprint(i), string(c.Read().Data))
-			}
-			writes := s.Hub().Stats().Writes.Load() - before
-			assert.LessOrEqual(t, writes, int64(20), "%d pushes pending at a flush took %d writes", n, writes)
-			t.Logf("%s: %d pushes in %d writes", v, n, writes)
-		})
-	}
+		for i := range n {
+			require.Equal(t, fmt.Sprint(i), string(c.Read().Data))
+		}
+		writes := s.Hub().Stats().Writes.Load() - before
+		assert.LessOrEqual(t, writes, int64(20), "%d pushes pending at a flush took %d writes", n, writes)
+		t.Logf("%s: %d pushes in %d writes", s.Config.Variant, n, writes)
+	})
 }
