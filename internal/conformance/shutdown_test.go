@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/gpush/gpush/core"
-	"github.com/gpush/gpush/core/wsframe"
 	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
@@ -188,12 +186,12 @@ func upgrade(addr string) *wsclient.Conn {
 // upgrade, and closes the connection.
 func goingAway(c *wsclient.Conn) error {
 	defer c.Close()
-	h, p, err := c.Next()
+	code, err := c.NextClose()
 	if err != nil {
 		return fmt.Errorf("an upgrade got no close frame: %w", err)
 	}
-	if code, _, err := wsframe.ParseClose(p); h.OpCode != ws.OpClose || err != nil || code != 1001 {
-		return fmt.Errorf("an upgrade got %v % x instead of close 1001", h.OpCode, p)
+	if code != 1001 {
+		return fmt.Errorf("an upgrade got close %d instead of 1001", code)
 	}
 	return nil
 }

@@ -1,11 +1,8 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/proto/pushpb"
@@ -87,31 +85,19 @@ func readyz(s *st.Server) int {
 
 // upgradeThenGoingAway upgrades and expects close 1001 as the first frame.
 func upgradeThenGoingAway(addr string) error {
-	nc, err := net.Dial("tcp", addr)
+	deadline := time.Now().Add(8 * time.Second)
+	c, err := wsclient.Dial(addr, wsclient.Config{Timeout: 8 * time.Second})
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(8 * time.Second))
-	_, err = fmt.Fprintf(nc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	defer c.Close()
+	c.SetDeadline(deadline)
+	code, err := c.NextClose()
 	if err != nil {
-		return err
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return fmt.Errorf("upgrade answered %d", resp.StatusCode)
-	}
-	b := make([]byte, 4)
-	if _, err := io.ReadFull(br, b); err != nil {
 		return fmt.Errorf("no close frame: %w", err)
 	}
-	if b[0] != 0x88 || int(b[2])<<8|int(b[3]) != 1001 {
-		return fmt.Errorf("got % x, not close 1001", b)
+	if code != 1001 {
+		return fmt.Errorf("close %d, not 1001", code)
 	}
 	return nil
 }

@@ -30,8 +30,13 @@ const Path = "/ws"
 // whatever key a client picks, so one fixed key keeps streams readable.
 var Mask = [4]byte{0x12, 0x34, 0x56, 0x78}
 
-// ErrStatus is a handshake answered with another status than 101.
-var ErrStatus = errors.New("wsclient: handshake refused")
+// Errors.
+var (
+	// ErrStatus is a handshake answered with another status than 101.
+	ErrStatus = errors.New("wsclient: handshake refused")
+	// ErrNotClose is a frame NextClose read that is not a close frame.
+	ErrNotClose = errors.New("wsclient: not a close frame")
+)
 
 // Config says how Dial connects.
 type Config struct {
@@ -107,6 +112,21 @@ func (c *Conn) Read(p []byte) (int, error) { return c.Frames.R.Read(p) }
 // Next reads the next whole server frame (see wsframe.Reader.Next); a
 // frame over 16 MiB is wsframe.ErrTooBig.
 func (c *Conn) Next() (ws.Header, []byte, error) { return c.Frames.Next() }
+
+// NextClose reads the next frame, which must be a close frame, and returns
+// its code (1005 for an empty one). Another frame is ErrNotClose; a close
+// payload that breaks RFC 6455 is wsframe's error.
+func (c *Conn) NextClose() (ws.StatusCode, error) {
+	h, p, err := c.Next()
+	if err != nil {
+		return 0, err
+	}
+	if h.OpCode != ws.OpClose {
+		return 0, fmt.Errorf("%w: opcode %d, % .16x", ErrNotClose, h.OpCode, p)
+	}
+	code, _, err := wsframe.ParseClose(p)
+	return code, err
+}
 
 // Frame is a final client frame masked with Mask.
 func Frame(op ws.OpCode, payload []byte) []byte {

@@ -134,3 +134,21 @@ func TestCloseFrame(t *testing.T) {
 	assert.Equal(t, ws.StatusCode(4000), code)
 	assert.Equal(t, "bye", reason)
 }
+
+func TestNextClose(t *testing.T) {
+	stream := wsframe.AppendFrame(nil, ws.OpText, true, []byte("not yet"))
+	stream = wsframe.AppendClose(stream, 1001, "away")
+	stream = wsframe.AppendFrame(stream, ws.OpClose, true, []byte{3})
+	addr := echoServer(t, stream)
+	c, err := Dial(addr, Config{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer c.Close()
+
+	_, err = c.NextClose()
+	assert.ErrorIs(t, err, ErrNotClose, "a text frame")
+	code, err := c.NextClose()
+	require.NoError(t, err)
+	assert.Equal(t, ws.StatusCode(1001), code)
+	_, err = c.NextClose()
+	assert.ErrorIs(t, err, wsframe.ErrCloseLength, "a 1-byte close payload")
+}
