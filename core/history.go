@@ -62,7 +62,7 @@ type history struct {
 	seed   maphash.Seed
 	shards [historyShards]historyShard
 	stats  *Stats
-	next   int64 // unix ns of the next expiry walk; the sweep goroutine's
+	next   atomic.Int64 // unix ns of the next expiry walk
 }
 
 type historyShard struct {
@@ -234,10 +234,10 @@ func (sh *historyShard) snapshot(dueOnly bool, now int64) []channelEntry {
 // kept frames are dropped, and a channel no connection subscribes to ends.
 // The hub's sweep goroutine calls it.
 func (h *history) sweep(now int64, reg Registry) {
-	if now < h.next {
+	if now < h.next.Load() {
 		return
 	}
-	h.next = now + h.every
+	h.next.Store(now + h.every)
 	for i := range h.shards {
 		for _, e := range h.shards[i].snapshot(true, now) {
 			h.expire(&h.shards[i], e, now, reg)

@@ -359,3 +359,72 @@ func resubscriber(t *testing.T, h *harness, epoch string, n uint64) {
 		}
 	}
 }
+
+// TestHistoryConcurrentUpkeep: pushes, subscribes, unsubscribes, new
+// epochs and expiry walks all at once, under the race detector: nothing
+// deadlocks, and between a subscribe reply (offset O) and the unsubscribe
+// reply a connection gets O+1, O+2, ... without a gap (the sequence neither
+// ends nor restarts while it is subscribed).
+func TestHistoryConcurrentUpkeep(t *testing.T) {
+	h := newHarness(t, Config{History: HistoryConfig{Size: 8, TTL: time.Millisecond}, Limits: Limits{MaxReqRate: 1 << 30}})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					f()
+				}
+			}
+		}()
+	}
+	run(func() { push(h, "t", "x") })
+	run(h.hub.NewEpochs)
+	run(func() { h.hub.hist.sweep(time.Now().UnixNano()+int64(time.Second), h.reg) })
+	conns := make([]*fakeLink, 4)
+	for i := range conns {
+		c, l := h.open()
+		conns[i] = l
+		run(func() {
+			c.Handle(context.Background(), []byte(`{"code":1,"topic":"t","since":{"offset":0,"epoch":"x"}}`))
+			time.Sleep(50 * time.Microsecond)
+			c.Handle(context.Background(), []byte(`{"code":2,"topic":"t"}`))
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	total := 0
+	for i, l := range conns {
+		total += checkRuns(t, i, texts(l.take(t)))
+	}
+	assert.Positive(t, total, "pushes reached subscribers")
+}
+
+// checkRuns checks that the pushes after each subscribe reply follow its
+// offset without a gap, and returns how many there were.
+func checkRuns(t *testing.T, conn int, frames []string) int {
+	var next uint64
+	n := 0
+	for _, f := range frames {
+		m := decodeHist(t, f)
+		switch {
+		case m.Code == 1:
+			require.NotNil(t, m.Offset)
+			next = *m.Offset + 1
+		case m.Code == 7:
+			require.NotNil(t, m.Offset)
+			if !assert.Equal(t, next, *m.Offset, "connection %d: no gap while subscribed", conn) {
+				return n
+			}
+			next++
+			n++
+		}
+	}
+	return n
+}
