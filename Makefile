@@ -2,8 +2,10 @@
 GO       ?= go
 ARGS     ?=
 FUZZTIME ?= 10s
+# Centrifugo, the external peer of make bench: its version is named here only.
+CENTRIFUGO_VERSION := v6.9.1
 
-.PHONY: run build test vet lint bench bench-quick bench-cluster plots proto check-proto soak cluster
+.PHONY: run build test vet lint bench bench-quick bench-cluster plots proto check-proto soak cluster centrifugo
 
 run: ## start the production server with its embedded defaults
 	$(GO) run ./cmd/gpushd $(ARGS)
@@ -43,7 +45,12 @@ lint: vet ## gofmt, go vet, and staticcheck at the version pinned in tools/go.mo
 	cd tools && $(GO) build -o $(CURDIR)/bin/ honnef.co/go/tools/cmd/staticcheck
 	bin/staticcheck ./...
 
-bench: build ## every scenario x every variant and peer, 3 runs each (< 60 min); results/ and plots
+centrifugo: ## build Centrifugo $(CENTRIFUGO_VERSION) into bin/ (once: kept while bin/centrifugo is that version)
+	@if [ "$$($(GO) version -m bin/centrifugo 2>/dev/null | awk '$$1=="mod" {print $$3}')" = "$(CENTRIFUGO_VERSION)" ]; then \
+		echo "bin/centrifugo is $(CENTRIFUGO_VERSION)"; \
+	else GOBIN=$(CURDIR)/bin $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION); fi
+
+bench: build centrifugo ## every scenario x every variant and peer, 3 runs each (< 60 min); results/ and plots
 	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile full -runs 3 -out results $(ARGS)
 
 bench-cluster: build ## the cluster scenario: 1, 2 and 3 nodes side by side, NATS as its own process (Debian's nats-server or bin/gpush-nats), 3 runs

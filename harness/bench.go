@@ -165,6 +165,8 @@ func (b *Bench) startServer(j job, extra map[string]string) (*Server, error) {
 	switch j.variant {
 	case Floor:
 		return StartFloor(b.Externals[Floor])
+	case Centrifugo:
+		return StartCentrifugo(b.Externals[Centrifugo])
 	}
 	return StartServer(b.Server, j.variant, flags)
 }

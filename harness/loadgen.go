@@ -27,6 +27,7 @@ type Cmd struct {
 	BufSize int      `json:"buf_size,omitempty"` // read buffer per connection
 	Rate    float64  `json:"rate,omitempty"`     // churn: cycles per second
 	Every   int      `json:"every_ms,omitempty"` // attack: one byte per attacker this often (0: hold)
+	Proto   string   `json:"proto,omitempty"`    // dial: the client protocol ("": gpush's, ProtoCentrifugo)
 }
 
 // Report is a generator's answer.

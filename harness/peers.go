@@ -33,7 +33,7 @@ func StartFloor(bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{WSAddr: ports[0], GRPCAddr: ports[1], HTTPAddr: ports[2], exited: make(chan struct{})}
+	s := &Server{WSAddr: ports[0], GRPCAddr: ports[1], HTTPAddr: ports[2], exited: make(chan struct{}), kind: Floor}
 	s.Config = map[string]string{"variant": Floor, "ws-addr": s.WSAddr, "grpc-addr": s.GRPCAddr, "http-addr": s.HTTPAddr}
 	args := []string{"-ws-addr=" + s.WSAddr, "-grpc-addr=" + s.GRPCAddr, "-http-addr=" + s.HTTPAddr}
 	if err := s.launch(bin, args); err != nil {

@@ -26,7 +26,7 @@ func (b *Bench) idle(j job) ([]Row, error) {
 	topics := topicNames("idle", 100)
 	have := 0
 	for _, n := range steps {
-		err := gens.Dial(Cmd{Addr: srv.WSAddr, N: n - have, First: have, Topics: topics, PerConn: 1, BufSize: 2048})
+		err := gens.Dial(Cmd{Addr: srv.WSAddr, N: n - have, First: have, Topics: topics, PerConn: 1, BufSize: 2048, Proto: srv.Proto})
 		if err != nil {
 			return []Row{row}, err
 		}
@@ -159,7 +159,7 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 	defer gens.Stop()
 
 	topics := topicNames(j.scenario, max(l.Topics, 1))
-	cmd := Cmd{Addr: srv.WSAddr, N: l.Conns, Topics: topics, PerConn: len(topics), BufSize: readBuf(l.Conns)}
+	cmd := Cmd{Addr: srv.WSAddr, N: l.Conns, Topics: topics, PerConn: len(topics), BufSize: readBuf(l.Conns), Proto: srv.Proto}
 	plan := Plan{Topics: topics, Rate: b.rate(l), Size: l.Size, Window: b.Profile.Window, Mode: b.PushMode, Batch: b.BatchSize}
 	expect := func(r PushResult) uint64 { return r.Accepted * uint64(l.Conns) }
 	modes := []string{b.PushMode}
@@ -167,7 +167,7 @@ func (b *Bench) traffic(j job) ([]Row, error) {
 		cmd.Topics, cmd.PerConn, cmd.Private, cmd.Secret = nil, 0, "inbox", benchSecret
 		plan.Topics, plan.Users, plan.Private, plan.Lanes = nil, l.Conns, "inbox", b.lanes()
 		expect = func(r PushResult) uint64 { return r.Accepted }
-		modes = Modes
+		modes = srv.modes()
 	}
 	if err := gens.Dial(cmd); err != nil {
 		return []Row{row}, err

@@ -37,6 +37,7 @@ type subscribers struct {
 type subscriber struct {
 	c         *wsclient.Conn
 	user      uint32
+	proto     string // Cmd.Proto: "" (gpush) or ProtoCentrifugo
 	hist      *Hist
 	delivered atomic.Uint64
 	ooo       atomic.Uint64
@@ -100,7 +101,7 @@ func (s *subscribers) open(c Cmd, idx int) (*subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub := &subscriber{c: conn, hist: &s.hists[idx%histShards], acks: make(chan int, 16)}
+	sub := &subscriber{c: conn, proto: c.Proto, hist: &s.hists[idx%histShards], acks: make(chan int, 16)}
 	reqs, n, err := sub.requests(c, idx)
 	if err != nil {
 		conn.Close()
@@ -123,6 +124,9 @@ func (s *subscribers) open(c Cmd, idx int) (*subscriber, error) {
 // requests are subscriber idx's setup requests, and how many there are:
 // its public topics, then a login and its private topic.
 func (sub *subscriber) requests(c Cmd, idx int) ([]byte, int, error) {
+	if c.Proto == ProtoCentrifugo {
+		return sub.centrifugoRequests(c, idx)
+	}
 	var reqs []byte
 	n := 0
 	for j := 0; j < c.PerConn && len(c.Topics) > 0; j++ {
@@ -217,6 +221,10 @@ func (s *subscribers) frames(sub *subscriber, b []byte, now uint64) (int, bool) 
 		off += n
 		switch h.OpCode {
 		case ws.OpText, ws.OpBinary:
+			if sub.proto == ProtoCentrifugo {
+				s.centrifugoFrame(sub, p, now)
+				continue
+			}
 			if len(p) > 0 && p[0] == '{' {
 				sub.reply(p)
 				continue
@@ -235,8 +243,13 @@ func (sub *subscriber) reply(p []byte) {
 		Status int `json:"status"`
 	}
 	_ = json.Unmarshal(p, &r)
+	sub.ack(r.Status)
+}
+
+// ack hands one setup reply's status to open.
+func (sub *subscriber) ack(status int) {
 	select {
-	case sub.acks <- r.Status:
+	case sub.acks <- status:
 	default:
 	}
 }
@@ -245,9 +258,13 @@ func (sub *subscriber) reply(p []byte) {
 // and whether it came in order within its topic.
 func (s *subscribers) push(sub *subscriber, p []byte, now uint64) {
 	sent, topic, seq, user, ok := payloadFields(p)
-	if !ok {
-		return
+	if ok {
+		s.count(sub, sent, topic, seq, user, now)
 	}
+}
+
+// count records one push's fields as read by a subscriber.
+func (s *subscribers) count(sub *subscriber, sent uint64, topic uint16, seq, user uint32, now uint64) {
 	if e := s.epoch.Load(); sub.epoch != e {
 		sub.epoch = e
 		clear(sub.last)
