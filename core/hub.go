@@ -116,6 +116,11 @@ func (h *Hub) Publish(ctx context.Context, p Push) error {
 	return nil
 }
 
+// Local reports whether the hub delivers pushes in-process, in the
+// publisher's goroutine (no broker): a publish then has no round trip that
+// pushes arriving meanwhile could share.
+func (h *Hub) Local() bool { return h.broker == nil }
+
 // PublishBatch delivers ps to the local connections at once, in order: the
 // in-process broker's core.BatchPublisher. Clustered, the Broker takes the
 // batch and confirms it once.

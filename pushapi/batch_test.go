@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gpush/gpush/internal/natstest"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/proto/pushpb"
@@ -218,6 +219,40 @@ func TestPushStream(t *testing.T) {
 	expect(t, s, alice, append(delivered, delivered...)...)
 }
 
+// TestPushStreamOrder: a long stream, gathered into publishes as it
+// arrives, keeps stream order on a connection across its channels.
+func TestPushStreamOrder(t *testing.T) {
+	s := start(t, "")
+	c := user(t, s, "hana")
+	cl, err := s.Client()
+	require.NoError(t, err)
+	ctx, cancel := st.CallContext("")
+	defer cancel()
+	stream, err := cl.PushStream(ctx)
+	require.NoError(t, err)
+	const n = 3000
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			d := &pushpb.Data{Topic: "news", Data: []byte(strconv.Itoa(i))}
+			if i%2 == 1 {
+				d.Uid, d.Topic = "hana", "inbox"
+			}
+			if stream.Send(d) != nil {
+				return // CloseAndRecv below says why
+			}
+		}
+	}()
+	for i := range n {
+		require.Equal(t, strconv.Itoa(i), string(c.Read().Data), "item %d in stream order", i)
+	}
+	<-sent // Send and CloseSend must not run at once
+	reply, err := stream.CloseAndRecv()
+	require.NoError(t, err)
+	assert.Empty(t, reply.GetErrors())
+}
+
 func TestPushStreamTooManyRefused(t *testing.T) {
 	s := start(t, "")
 	c := user(t, s, "erin")
@@ -314,4 +349,59 @@ func TestPushBatchConcurrentCallers(t *testing.T) {
 	for k := range next {
 		assert.Equal(t, batches*per, next[k], "caller %d: every item delivered", k)
 	}
+}
+
+// TestPushStreamCluster: on a node with a broker, a stream's items are
+// gathered into confirmed publishes; they still reach a user on another
+// node in stream order, and refused items are listed by stream index.
+func TestPushStreamCluster(t *testing.T) {
+	nodes := st.StartNodes(t, 2, "", natstest.Start(t).URL(), func(c *server.Config) { c.JWTSecret = secret })
+	sub, push := nodes[0], nodes[1]
+	c := user(t, sub, "ivan")
+	cl, err := push.Client()
+	require.NoError(t, err)
+	ctx, cancel := st.CallContext("")
+	defer cancel()
+	stream, err := cl.PushStream(ctx)
+	require.NoError(t, err)
+	const n = 2000
+	var want []string
+	var refused []uint32
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			d := &pushpb.Data{Topic: "news", Data: []byte(strconv.Itoa(i))}
+			switch i % 3 {
+			case 1:
+				d.Uid, d.Topic = "ivan", "inbox"
+			case 2:
+				if i%100 == 2 {
+					d.Topic = "a b" // refused
+				}
+			}
+			if stream.Send(d) != nil {
+				return // CloseAndRecv below says why
+			}
+		}
+	}()
+	for i := range n {
+		if i%3 == 2 && i%100 == 2 {
+			refused = append(refused, uint32(i))
+			continue
+		}
+		want = append(want, strconv.Itoa(i))
+	}
+	for i, w := range want {
+		require.Equal(t, w, string(c.Read().Data), "delivery %d in stream order", i)
+	}
+	<-sent // Send and CloseSend must not run at once
+	reply, err := stream.CloseAndRecv()
+	require.NoError(t, err)
+	var got []uint32
+	for _, e := range reply.GetErrors() {
+		got = append(got, e.GetIndex())
+	}
+	assert.Equal(t, refused, got, "refused items by stream index")
+	expect(t, push, c)
 }
