@@ -18,8 +18,12 @@ var production = variants.Default
 // know (an old result) has none.
 func axes(v string) variants.Axes { a, _ := variants.AxesOf(v); return a }
 
-// isPeer reports whether a variant is a peer transport, not gpush's own.
-func isPeer(v string) bool { return axes(v).Peer() }
+// isPeer reports whether a variant is a peer: a transport built on
+// another library (gws, nbio) or another server (Centrifugo).
+func isPeer(v string) bool { return axes(v).Peer() || v == harness.Centrifugo }
+
+// isFloor reports whether a variant is the floor server.
+func isFloor(v string) bool { return v == harness.Floor }
 
 func isBatched(v string) bool   { return axes(v).Policy == "batched" }
 func isImmediate(v string) bool { return axes(v).Policy == "immediate" }
@@ -220,12 +224,34 @@ func (d *data) cell(scenario, variant, cs string) *cell {
 	return nil
 }
 
-// variantLess orders gpush's own variants by name, then the peers.
+// variantLess orders gpush's own variants, grouped by their axes
+// (transport, registry, policy), then the library peers, Centrifugo, and
+// the floor last.
 func variantLess(a, b string) bool {
-	if isPeer(a) != isPeer(b) {
-		return !isPeer(a)
+	if ka, kb := kindRank(a), kindRank(b); ka != kb {
+		return ka < kb
+	}
+	xa, xb := axes(a), axes(b)
+	for _, p := range [][2]string{{xa.Transport, xb.Transport}, {xa.Registry, xb.Registry}, {xa.Policy, xb.Policy}} {
+		if p[0] != p[1] {
+			return p[0] < p[1]
+		}
 	}
 	return a < b
+}
+
+// kindRank orders the kinds of server: ours, library peers, server peers,
+// the floor.
+func kindRank(v string) int {
+	switch {
+	case isFloor(v):
+		return 3
+	case v == harness.Centrifugo:
+		return 2
+	case isPeer(v):
+		return 1
+	}
+	return 0
 }
 
 // paramsLess orders cases by their parameters, numerically, key by key in

@@ -55,7 +55,7 @@ func summary(d *data, info runInfo) string {
 
 // writeHeader says which run, where it ran, and how to read the tables.
 func writeHeader(b *strings.Builder, d *data, info runInfo) {
-	fmt.Fprintf(b, "# gpush benchmark summary\n\n")
+	fmt.Fprintf(b, "# gpush benchmark summary: %s\n\n", purpose(profiles(d.rows)))
 	fmt.Fprintf(b, "- Run id: `%s`", info.ID)
 	if p := profiles(d.rows); p != "" {
 		fmt.Fprintf(b, " (profile %s)", p)
@@ -81,9 +81,11 @@ func writeHeader(b *strings.Builder, d *data, info runInfo) {
 
 // writeTargets marks every target; misses and gaps are shown like the rest.
 func writeTargets(b *strings.Builder, ms []mark) {
-	met, missed, gaps := 0, 0, 0
+	met, missed, gaps, small := 0, 0, 0, 0
 	for _, m := range ms {
 		switch {
+		case m.Small:
+			small++
 		case !m.Measured:
 			gaps++
 		case m.met():
@@ -92,11 +94,11 @@ func writeTargets(b *strings.Builder, ms []mark) {
 			missed++
 		}
 	}
-	fmt.Fprintf(b, "## Targets\n\n%d met, %d missed, %d not measured.\n\n", met, missed, gaps)
+	fmt.Fprintf(b, "## Targets\n\n%d met, %d missed, %d not measured, %d not judged at this scale.\n\n", met, missed, gaps, small)
 	b.WriteString("| Target | Subject | Value | Limit | Result | Margin |\n|---|---|---|---|---|---|\n")
 	for _, m := range ms {
 		value, limit := "—", "—"
-		if m.Measured {
+		if m.Measured && !m.Small {
 			value = num(m.Value) + m.Unit
 			limit = m.Cmp.String() + " " + num(m.Limit) + m.Unit
 		}
@@ -133,10 +135,10 @@ func writeScenario(b *strings.Builder, d *data, scenario string) {
 	if len(head) == 0 {
 		head, rest = rest, nil
 	}
-	writeTable(b, cells, head)
+	writeTable(b, d, cells, head, true)
 	if len(rest) > 0 {
 		fmt.Fprintf(b, "More %s figures:\n\n", scenario)
-		writeTable(b, cells, rest)
+		writeTable(b, d, cells, rest, false)
 	}
 }
 
@@ -153,25 +155,102 @@ func presentFigures(cells []*cell) map[string]bool {
 	return present
 }
 
-// writeTable writes one line per cell with the given figures.
-func writeTable(b *strings.Builder, cells []*cell, figs []string) {
+// writeTable writes one line per cell with the given figures; with
+// ratios, each figure the floor measured in the scenario is followed by a
+// "× floor" column: the cell's median over the floor's in the same case.
+func writeTable(b *strings.Builder, d *data, cells []*cell, figs []string, ratios bool) {
+	withFloor := map[string]bool{}
+	if ratios && len(cells) > 0 {
+		withFloor = floorFigures(d, cells[0].Scenario)
+	}
 	b.WriteString("| Variant | Case | runs |")
+	cols := 0
 	for _, f := range figs {
 		b.WriteString(" " + f + " |")
+		cols++
+		if withFloor[f] {
+			b.WriteString(" × floor |")
+			cols++
+		}
 	}
-	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", len(figs)) + "\n")
+	b.WriteString("\n|---|---|---|" + strings.Repeat("---|", cols) + "\n")
 	for _, c := range cells {
-		fmt.Fprintf(b, "| %s | %s | %s |", cellText(c.Variant), cellText(c.Case), runList(c.runs()))
+		fmt.Fprintf(b, "| %s | %s | %s |", cellText(variantLabel(c.Variant)), cellText(c.Case), runList(c.runs()))
 		for _, f := range figs {
-			if s, ok := c.stat(f); ok {
-				b.WriteString(" " + spread(s) + " |")
-			} else {
-				b.WriteString(" — |")
+			b.WriteString(" " + statText(c, f) + " |")
+			if withFloor[f] {
+				b.WriteString(" " + ratioText(d, c, f) + " |")
 			}
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+}
+
+// statText is a cell's figure as a table shows it, a dash when absent.
+func statText(c *cell, fig string) string {
+	if s, ok := c.stat(fig); ok {
+		return spread(s)
+	}
+	return "—"
+}
+
+// ratioText is a cell's figure over the floor's, "—" when either is
+// absent or the floor's is zero.
+func ratioText(d *data, c *cell, fig string) string {
+	if r, ok := floorRatio(d, c, fig); ok {
+		return num(r) + "×"
+	}
+	return "—"
+}
+
+// noRatio are figures a ratio to the floor says nothing about: counts of
+// anomalies and the machine's load.
+var noRatio = map[string]bool{
+	harness.FigClosed: true, harness.FigOutOfOrder: true, harness.FigMisdelivered: true, harness.FigMachineCPU: true,
+	harness.FigGoroutinesPerConn: true, harness.FigPushCalls: true,
+}
+
+// floorFigures are the figures of a scenario the floor measured (and a
+// ratio means something for).
+func floorFigures(d *data, scenario string) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range d.where(scenario, func(c *cell) bool { return isFloor(c.Variant) }) {
+		for _, r := range c.Rows {
+			for f := range r.Figures {
+				out[f] = !noRatio[f]
+			}
+		}
+	}
+	return out
+}
+
+// variantLabel marks the floor and the external peer in tables (gws and
+// nbio are named as peers by their variant names).
+func variantLabel(v string) string {
+	switch {
+	case isFloor(v):
+		return v + " (floor)"
+	case v == harness.Centrifugo:
+		return v + " (peer)"
+	}
+	return v
+}
+
+// purpose is the summary's first line: the profile and what a run of it
+// is for.
+func purpose(profile string) string {
+	switch profile {
+	case "full":
+		return "profile full, the reference run (every scenario at full scale: a result)"
+	case "quick":
+		return "profile quick, a smoke run that proves the harness works (small scale: not a result; targets below their scale are not judged)"
+	case "tiny":
+		return "profile tiny, the harness's own test (not a result)"
+	case "":
+		return "rows without a profile"
+	}
+	return "profile " + profile
 }
 
 // writeNotes lists the anomalies the rows recorded.
