@@ -6,12 +6,14 @@
 package gorilla
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -46,13 +48,15 @@ func New(hub *core.Hub) *Transport {
 
 // Upgrade takes over one HTTP request as a WebSocket connection.
 func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
-	ws, err := t.up.Upgrade(w, r, nil)
-	if err != nil {
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := t.up.Upgrade(hw, r, nil)
+	if err != nil || hw.bc == nil {
 		return // the upgrader answered the client
 	}
 	ws.SetReadLimit(int64(t.hub.Limits().MaxFrame))
-	l := &link{ws: ws, nc: ws.NetConn(), kick: make(chan struct{}, 1), quit: make(chan struct{}), wrote: make(chan struct{}), stats: t.hub.Stats()}
+	l := &link{ws: ws, nc: hw.bc.Conn, kick: make(chan struct{}, 1), quit: make(chan struct{}), wrote: make(chan struct{}), stats: t.hub.Stats()}
 	l.c = t.hub.Open(l)
+	hw.bc.c.Store(l.c)
 	ws.SetPingHandler(func(p string) error { l.c.Pong([]byte(p)); return nil })
 	ws.SetPongHandler(func(string) error { l.c.Touch(); return nil })
 	ws.SetCloseHandler(func(code int, _ string) error {
@@ -88,8 +92,22 @@ func (t *Transport) readLoop(l *link) {
 			l.c.CloseWith(core.CloseUnsupported, "binary frames are not accepted")
 			return
 		}
-		l.c.Handle(t.ctx, msg)
+		t.handle(l.c, msg)
 	}
+}
+
+// handle handles one request; replies held for the read batch go out
+// before one that may wait (a login), not after it.
+func (t *Transport) handle(c *core.Conn, msg []byte) {
+	req, ok := c.Parse(msg)
+	if !ok {
+		return
+	}
+	if c.MayBlock(req) {
+		c.Release()
+		defer c.Hold()
+	}
+	c.Apply(t.ctx, req)
 }
 
 // countReadError counts the close frames gorilla sent on its own.
@@ -180,4 +198,45 @@ func (l *link) writeLoop() {
 			}
 		}
 	}
+}
+
+// hijackWriter hands gorilla, when it takes the connection over, a
+// batchConn in place of the socket: gorilla's reader then reads through it.
+type hijackWriter struct {
+	http.ResponseWriter
+	bc *batchConn
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := h.ResponseWriter.(http.Hijacker).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.bc = &batchConn{Conn: nc}
+	return h.bc, brw, nil
+}
+
+// batchConn marks gorilla's read batches: gorilla reads the socket only
+// once it has handled every message its buffer held, so before each read,
+// which may block, the replies to what came before leave in one kick
+// (core.Conn.Release), and the replies to what it reads next wait for the
+// next read (core.Conn.Hold): one write per read, not one per reply. The
+// link writes to the socket itself (Conn), so writev is kept.
+type batchConn struct {
+	net.Conn
+	c atomic.Pointer[core.Conn] // set once the hub has opened the connection
+}
+
+// Read implements net.Conn.
+func (b *batchConn) Read(p []byte) (int, error) {
+	c := b.c.Load()
+	if c != nil {
+		c.Release()
+	}
+	n, err := b.Conn.Read(p)
+	if c != nil {
+		c.Hold()
+	}
+	return n, err
 }
