@@ -54,10 +54,7 @@ type figure struct {
 // writePlots draws every plot the data allows into dir, each as PNG and
 // SVG, and returns the files written as "plots/<name>.<ext>".
 func writePlots(d *data, dir string) ([]string, error) {
-	pl := painter{d: d, colors: map[string]color.Color{}}
-	for i, v := range d.variants("") {
-		pl.colors[v] = palette[i%len(palette)]
-	}
+	pl := painter{d: d, colors: variantColors(d.variants(""))}
 	for _, step := range []func() error{pl.idle, pl.fanout, pl.flood, pl.batch, pl.split, pl.private, pl.churn} {
 		if err := step(); err != nil {
 			return nil, err
@@ -151,6 +148,8 @@ func (pl *painter) add(name string, p *plot.Plot, h vg.Length, err error) error 
 		return fmt.Errorf("plot %s: %w", name, err)
 	}
 	if p != nil {
+		scenario, _, _ := strings.Cut(name, "_")
+		p.Title.Text += "\n" + pl.subtitle(scenario)
 		pl.figs = append(pl.figs, figure{name: name, plot: p, height: h})
 	}
 	return nil
@@ -160,15 +159,15 @@ func (pl *painter) add(name string, p *plot.Plot, h vg.Length, err error) error 
 func (pl *painter) idle() error {
 	heapStack := func(p harness.Point) float64 { return p.HeapBytes + p.StackBytes }
 	rss := func(p harness.Point) float64 { return p.RSSBytes }
-	p, h, err := linesPlot("Idle: heap objects + goroutine stacks vs connections", "connections", "bytes", pl.rampCurves(heapStack), logAxes{})
+	p, h, err := linesPlot("Idle: heap objects + goroutine stacks vs connections", "connections", "bytes", pl.rampCurves(heapStack), logAxes{y: true, always: true})
 	if err := pl.add("idle_heapstack", p, h, err); err != nil {
 		return err
 	}
-	p, h, err = linesPlot("Idle: server RSS vs connections", "connections", "bytes", pl.rampCurves(rss), logAxes{})
+	p, h, err = linesPlot("Idle: server RSS vs connections", "connections", "bytes", pl.rampCurves(rss), logAxes{y: true, always: true})
 	if err := pl.add("idle_rss", p, h, err); err != nil {
 		return err
 	}
-	p, h, err = pl.variantBars("idle", harness.FigHeapStackPerConn, "Idle: heap + stack bytes per connection (slope)", "bytes per connection")
+	p, h, err = pl.scaledBars("idle", harness.FigHeapStackPerConn, "Idle: heap + stack bytes per connection (slope, log scale)", "bytes per connection", yLog)
 	return pl.add("idle_heapstack_per_conn", p, h, err)
 }
 
@@ -307,17 +306,16 @@ func (pl *painter) throughputAndP99(scenario, title string) error {
 // each variant's bar has its colour and the case goes to the title. Nil
 // when no cell has the figure.
 func (pl *painter) variantBars(scenario, fig, title, yLabel string) (*plot.Plot, vg.Length, error) {
+	return pl.scaledBars(scenario, fig, title, yLabel, yAuto)
+}
+
+// scaledBars is variantBars with a choice of Y scale. With one case, a
+// bar's colour is its kind: our variants by transport, each peer and the
+// floor its own.
+func (pl *painter) scaledBars(scenario, fig, title, yLabel string, scale yScale) (*plot.Plot, vg.Length, error) {
 	variants, cases := pl.d.variants(scenario), pl.d.cases(scenario)
 	if len(cases) == 1 {
-		series := make([]barSeries, len(variants))
-		for i, v := range variants {
-			series[i] = barSeries{name: v, color: pl.colors[v], vals: make([]*stat, len(variants))}
-			series[i].vals[i] = statAt(pl.d.cell(scenario, v, cases[0]), fig)
-		}
-		if cases[0] != "" {
-			title += " (" + cases[0] + ")"
-		}
-		return barsPlot(title, yLabel, variants, series, false)
+		return barsPlot(title, yLabel, variants, pl.familySeries(scenario, cases[0], fig, variants), true, scale)
 	}
 	series := make([]barSeries, len(cases))
 	for i, cs := range cases {
@@ -326,7 +324,7 @@ func (pl *painter) variantBars(scenario, fig, title, yLabel string) (*plot.Plot,
 			series[i].vals[g] = statAt(pl.d.cell(scenario, v, cs), fig)
 		}
 	}
-	return barsPlot(title, yLabel, variants, series, true)
+	return barsPlot(title, yLabel, variants, series, true, scale)
 }
 
 // caseBars groups bars by case, a bar per variant. Nil when no cell has
@@ -344,7 +342,7 @@ func (pl *painter) caseBars(scenario, fig, title, yLabel string) (*plot.Plot, vg
 	for i, cs := range cases {
 		labels[i] = orDash(cs)
 	}
-	return barsPlot(title, yLabel, labels, series, true)
+	return barsPlot(title, yLabel, labels, series, true, yAuto)
 }
 
 // statAt is a cell's stat of a figure, nil when absent.
@@ -374,8 +372,8 @@ type barSeries struct {
 }
 
 // logAxes says which axes of a line plot may turn logarithmic (they do
-// when their values span enough).
-type logAxes struct{ x, y bool }
+// when their values span enough, or always).
+type logAxes struct{ x, y, always bool }
 
 // linesPlot draws curves with min–max error bars; nil when no curve has a
 // point.
@@ -424,14 +422,21 @@ func linesPlot(title, xLabel, yLabel string, curves []curve, logs logAxes) (*plo
 		p.X.Tick.Marker = humanTicks{plot.DefaultTicks{}}
 	}
 	h, frac := heightFor(entries)
-	fitY(p, ys, frac, logs.y)
+	mode := yLinear
+	switch {
+	case logs.always:
+		mode = yLog
+	case logs.y:
+		mode = yAuto
+	}
+	fitY(p, ys, frac, mode)
 	return p, h, nil
 }
 
 // barsPlot draws grouped bars with min–max error bars, the bars present
 // in a group side by side; nil when no bar has a value. The legend names
 // the series when asked.
-func barsPlot(title, yLabel string, groups []string, series []barSeries, legend bool) (*plot.Plot, vg.Length, error) {
+func barsPlot(title, yLabel string, groups []string, series []barSeries, legend bool, scale yScale) (*plot.Plot, vg.Length, error) {
 	groups, series = dropEmptyGroups(groups, series)
 	p := newPlot(title, "", yLabel)
 	var ys []float64
@@ -478,7 +483,7 @@ func barsPlot(title, yLabel string, groups []string, series []barSeries, legend 
 		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
 	}
 	h, frac := heightFor(entries)
-	fitY(p, ys, frac, true)
+	fitY(p, ys, frac, scale)
 	return p, h, nil
 }
 
@@ -565,11 +570,20 @@ func heightFor(n int) (vg.Length, float64) {
 	return h, float64(legend) / float64(h-chrome)
 }
 
-// fitY sets the Y range to the values, from zero (or, when allowed a log
-// axis and they span decades, from the power of ten below the smallest
-// positive one), with room above for the legend's share of the height.
-func fitY(p *plot.Plot, ys []float64, legendFrac float64, mayLog bool) {
-	if mayLog && spans(ys, logRange) {
+// yScale is how fitY may scale a Y axis.
+type yScale int
+
+const (
+	yLinear yScale = iota // always linear
+	yAuto                 // logarithmic when the values span logRange
+	yLog                  // logarithmic whenever a value is positive
+)
+
+// fitY sets the Y range to the values, from zero (or, on a log axis, from
+// the power of ten below the smallest positive one), with room above for
+// the legend's share of the height.
+func fitY(p *plot.Plot, ys []float64, legendFrac float64, scale yScale) {
+	if (scale == yAuto && spans(ys, logRange)) || (scale == yLog && spans(ys, 1)) {
 		lo, hi := positiveRange(ys)
 		lo = math.Pow(10, math.Floor(math.Log10(lo)))
 		hi = lo * math.Pow(hi/lo, 1/(1-legendFrac)) // the legend's share on top, in log space
