@@ -164,7 +164,7 @@ func (b *Bench) startServer(j job, extra map[string]string) (*Server, error) {
 	}
 	switch j.variant {
 	case Floor:
-		return StartFloor(b.Externals[Floor])
+		return StartFloor(b.Externals[Floor], flags["flush-interval"])
 	case Centrifugo:
 		return StartCentrifugo(b.Externals[Centrifugo])
 	}

@@ -28,7 +28,8 @@ func Serves(v, scenario string) bool {
 }
 
 // StartFloor starts the floor binary on free ports and dials its push API.
-func StartFloor(bin string) (*Server, error) {
+// flush is its flush interval ("": its default, gpushd's 10 ms).
+func StartFloor(bin, flush string) (*Server, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -36,6 +37,10 @@ func StartFloor(bin string) (*Server, error) {
 	s := &Server{WSAddr: ports[0], GRPCAddr: ports[1], HTTPAddr: ports[2], exited: make(chan struct{}), kind: Floor}
 	s.Config = map[string]string{"variant": Floor, "ws-addr": s.WSAddr, "grpc-addr": s.GRPCAddr, "http-addr": s.HTTPAddr}
 	args := []string{"-ws-addr=" + s.WSAddr, "-grpc-addr=" + s.GRPCAddr, "-http-addr=" + s.HTTPAddr}
+	if flush != "" {
+		s.Config["flush-interval"] = flush
+		args = append(args, "-flush-interval="+flush)
+	}
 	if err := s.launch(bin, args); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -55,7 +56,7 @@ type floor struct {
 	count  atomic.Int64
 }
 
-func newFloor() (*floor, error) {
+func newFloor(interval time.Duration) (*floor, error) {
 	p, err := poll.New(256)
 	if err != nil {
 		return nil, err
@@ -64,20 +65,28 @@ func newFloor() (*floor, error) {
 	for range runtime.GOMAXPROCS(0) {
 		s := &shard{wake: make(chan struct{}, 1)}
 		f.shards = append(f.shards, s)
-		go s.flushLoop()
+		go s.flushLoop(interval)
 	}
 	go f.loop()
 	return f, nil
 }
 
+// acceptors is how many goroutines accept and upgrade: a few, not one
+// per connection, so that no goroutine stack is left over per connection.
+const acceptors = 4
+
 // accept upgrades each connection and hands its descriptor to the poller.
 func (f *floor) accept(l net.Listener) {
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go f.upgrade(nc)
+	for range acceptors {
+		go func() {
+			for {
+				nc, err := l.Accept()
+				if err != nil {
+					return
+				}
+				f.upgrade(nc)
+			}
+		}()
 	}
 }
 
@@ -259,10 +268,18 @@ func (f *floor) push(frames []byte) {
 	}
 }
 
-// flushLoop writes every dirty connection's bytes, one write each, each
-// time it is woken.
-func (s *shard) flushLoop() {
-	for range s.wake {
+// flushLoop writes every dirty connection's bytes, one write each: every
+// interval, or (interval 0) each time it is woken.
+func (s *shard) flushLoop(interval time.Duration) {
+	if interval <= 0 {
+		for range s.wake {
+			s.flush()
+		}
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for range t.C {
 		s.flush()
 	}
 }

@@ -7,8 +7,11 @@
 // each request frame is answered with one canned reply (frames are counted
 // by their headers, payloads are skipped unread), and a push is one frame
 // encoded once and appended to every subscriber's buffer; one flusher per
-// core writes each buffer with one write, so frames pushed while a flush
-// runs coalesce into the next.
+// core writes each buffer with one write every flush interval (gpushd's
+// default, 10 ms, unless told otherwise), so that the floor coalesces as
+// gpushd's batched variants do and the distance to it is the cost of
+// everything else. With -flush-interval 0 a flusher writes as soon as it
+// is free: frames pushed while a flush runs coalesce into the next.
 //
 // It serves the push API's gRPC surface (PushData, PushBatch, PushStream)
 // so that the harness's pusher drives it exactly as it drives gpushd, and
@@ -26,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -44,10 +48,11 @@ func run(args []string) error {
 	wsAddr := fs.String("ws-addr", "127.0.0.1:8080", "WebSocket listen address (any path upgrades)")
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9090", "push API (gRPC) listen address")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8081", "control address: /readyz, /debug/gpush/memory")
+	interval := fs.Duration("flush-interval", 10*time.Millisecond, "write what is pending every this often (gpushd's default); 0: as soon as a flusher is free")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	f, err := newFloor()
+	f, err := newFloor(*interval)
 	if err != nil {
 		return err
 	}
@@ -65,7 +70,7 @@ func run(args []string) error {
 	}
 	g := grpc.NewServer()
 	pushpb.RegisterPushServer(g, pushAPI{f: f})
-	go f.accept(wsl)
+	f.accept(wsl)
 	go g.Serve(gl)
 	go http.Serve(hl, f.control())
 	sig := make(chan os.Signal, 1)
