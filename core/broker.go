@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 )
 
 // Broker carries pushes between the nodes of a cluster (PROTOCOL.md,
@@ -105,13 +104,13 @@ func (c *Conn) acquire(ctx context.Context, s Sub) (held bool, err error) {
 func (c *Conn) mayAdd(s Sub) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.gone.Load() && (s.UID == "" || s.UID == c.uid) && !slices.Contains(c.subs, s) && len(c.subs) < c.hub.lim.MaxSubs
+	return !c.isGone() && (s.UID == "" || s.UID == c.uid) && !c.holds(s) && len(c.subs) < c.hub.lim.MaxSubs
 }
 
 // keepIfHeld drops the reference acquire took unless c holds s now. c.mu
 // is held.
 func (c *Conn) keepIfHeld(s Sub) {
-	if !slices.Contains(c.subs, s) {
+	if !c.holds(s) {
 		c.hub.release(s)
 	}
 }

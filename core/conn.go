@@ -1,10 +1,10 @@
 package core
 
 import (
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 )
 
 // Link is the transport's side of one connection.
@@ -27,11 +27,9 @@ type Conn struct {
 
 	Out Outbox // frames waiting for the socket; has its own lock
 
-	active    atomic.Int64 // unix ns of the last frame from the client
-	Scheduled atomic.Bool  // owned by the write policy: queued for a flush
-	gone      atomic.Bool  // Hub.Closed ran
-	holding   atomic.Bool  // the reader holds replies' kicks until Release
-	owed      atomic.Bool  // a reply was queued while holding: Release kicks
+	active    atomic.Int64  // unix ns of the last frame from the client
+	Scheduled atomic.Bool   // owned by the write policy: queued for a flush
+	flags     atomic.Uint32 // flagGone, flagHolding, flagOwed
 	// exp is the credential expiry, unix ns, 0 = none. Written under mu;
 	// the sweep reads it without mu, as it holds registry locks
 	// (docs/locking.md).
@@ -44,13 +42,23 @@ type Conn struct {
 	refill int64      // unix ns of the last refill of both
 
 	// subs are the subscriptions the connection holds, public and private
-	// (as Sub.UID), and keys their subKey, index for index. Written with
-	// both mu and Out.mu held, read with either: a push checks, under
-	// Out.mu, that the connection holds the subscription at the moment it
-	// queues the frame (docs/locking.md).
-	subs []Sub
-	keys []uint64
+	// (as Sub.UID), interned: equal handles are equal subscriptions, so a
+	// push compares one word per held subscription, and connections of one
+	// channel share its Sub. Written with both mu and Out.mu held, read
+	// with either: a push checks, under Out.mu, that the connection holds
+	// the subscription at the moment it queues the frame (docs/locking.md).
+	subs []unique.Handle[Sub]
 }
+
+// Conn.flags bits.
+const (
+	flagGone    uint32 = 1 << iota // Hub.Closed ran
+	flagHolding                    // the reader holds replies' kicks until Release
+	flagOwed                       // a reply was queued while holding: Release kicks
+)
+
+// isGone reports whether Hub.Closed ran.
+func (c *Conn) isGone() bool { return c.flags.Load()&flagGone != 0 }
 
 // ID is unique among the connections of one process, for its whole life
 // (unlike a file descriptor, it is never reused).
@@ -71,14 +79,14 @@ func (c *Conn) UID() string {
 
 // send queues a push's frame and tells the write policy. A frame for a
 // channel (t is not TargetAll) is queued only when, at that moment, the
-// connection holds s (key is subKey(s)): whatever registry found c, and
+// connection holds s (key is subKey(s), the push's channel): whatever registry found c, and
 // however late its walk, a connection that left the channel or logged in as
 // another user since gets nothing. It reports whether the frame was queued,
 // and whether c is to be written now: it runs inside a registry walk, so
 // the caller kicks c once the walk is over (docs/locking.md).
-func (c *Conn) send(frame []byte, t Target, s Sub, key uint64) (queued, kick bool) {
+func (c *Conn) send(frame []byte, t Target, key unique.Handle[Sub]) (queued, kick bool) {
 	c.Out.mu.Lock()
-	if t != TargetAll && !c.holdsLocked(s, key) {
+	if t != TargetAll && !c.holdsLocked(key) {
 		c.Out.mu.Unlock()
 		return false, false
 	}
@@ -95,21 +103,31 @@ func (c *Conn) send(frame []byte, t Target, s Sub, key uint64) (queued, kick boo
 	return false, false
 }
 
-// holdsLocked reports whether c holds s. c.Out.mu (or c.mu) is held.
-func (c *Conn) holdsLocked(s Sub, key uint64) bool {
-	for i, k := range c.keys {
-		if k == key && c.subs[i] == s {
+// holdsLocked reports whether c holds the subscription key (subKey).
+// c.Out.mu (or c.mu) is held.
+func (c *Conn) holdsLocked(key unique.Handle[Sub]) bool {
+	for _, k := range c.subs {
+		if k == key {
 			return true
 		}
 	}
 	return false
 }
 
-// subSeed keys subscriptions for holdsLocked's scan.
-var subSeed = maphash.MakeSeed()
+// subKey interns s: two keys are equal exactly when their subscriptions are.
+func subKey(s Sub) unique.Handle[Sub] { return unique.Make(s) }
 
-// subKey hashes s, so that a push compares one word per held subscription.
-func subKey(s Sub) uint64 { return maphash.Comparable(subSeed, s) }
+// holds reports whether c holds s. c.mu (or c.Out.mu) is held.
+func (c *Conn) holds(s Sub) bool { return c.holdsLocked(subKey(s)) }
+
+// subList returns the subscriptions c holds. c.mu (or c.Out.mu) is held.
+func (c *Conn) subList() []Sub {
+	subs := make([]Sub, len(c.subs))
+	for i, k := range c.subs {
+		subs[i] = k.Value()
+	}
+	return subs
+}
 
 // reply queues a frame that answers the client and writes it out now,
 // whatever the write policy: replies are rare and someone waits for them.
@@ -132,13 +150,10 @@ func (c *Conn) queueReply(frame []byte, pong bool) {
 // kick writes out the replies queued, unless the reader holds the
 // connection (Hold): then its Release kicks.
 func (c *Conn) kick() {
-	if c.holding.Load() {
-		c.owed.Store(true)
-		if c.holding.Load() { // else Release may have missed owed: kick below
-			return
-		}
+	if c.flags.Or(flagOwed)&flagHolding != 0 {
+		return // Release clears both bits in one step, and kicks: it saw owed
 	}
-	c.owed.Store(false)
+	c.flags.And(^flagOwed)
 	c.link.Kick()
 }
 
@@ -146,12 +161,11 @@ func (c *Conn) kick() {
 // that read many frames at once holds the connection while it handles
 // them, so that their replies leave together, in one kick and one write,
 // not one write each. Only the reading goroutine calls Hold and Release.
-func (c *Conn) Hold() { c.holding.Store(true) }
+func (c *Conn) Hold() { c.flags.Or(flagHolding) }
 
 // Release ends Hold and kicks once when replies were queued meanwhile.
 func (c *Conn) Release() {
-	c.holding.Store(false)
-	if c.owed.Swap(false) {
+	if c.flags.And(^(flagHolding|flagOwed))&flagOwed != 0 {
 		c.link.Kick()
 	}
 }

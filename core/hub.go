@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 )
 
 // Config assembles a Hub. Registry and Policy are required; the rest has
@@ -82,13 +83,13 @@ func (h *Hub) Open(link Link) *Conn {
 
 // Closed unregisters c once its socket is closed. It is idempotent.
 func (h *Hub) Closed(c *Conn) {
-	if c.gone.Swap(true) {
+	if c.flags.Or(flagGone)&flagGone != 0 {
 		return
 	}
 	c.mu.Lock()
-	subs := c.subs
+	subs := c.subList()
 	c.Out.mu.Lock()
-	c.subs, c.keys = nil, nil
+	c.subs = nil
 	c.Out.mu.Unlock()
 	if c.uid != "" {
 		h.stats.LoggedIn.Add(-1)
@@ -172,13 +173,13 @@ func (h *Hub) fanOut(t Target, s Sub, frame []byte) int {
 
 // queueAll queues frame for the recipients and lists in kl those to kick.
 func (h *Hub) queueAll(t Target, s Sub, frame []byte, kl *kickList) int {
-	var key uint64
+	var key unique.Handle[Sub]
 	if t != TargetAll {
 		key = subKey(s)
 	}
 	n := 0
 	h.reg.Each(t, s, func(c *Conn) {
-		queued, kick := c.send(frame, t, s, key)
+		queued, kick := c.send(frame, t, key)
 		if queued {
 			n++
 		}

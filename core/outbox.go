@@ -51,14 +51,17 @@ type Outbox struct {
 	state  uint8
 	tail   uint8 // what the last pending frame is (tailShared, tailReply, tailMerged)
 	pongAt int32 // offset in the last pending frame of the pong that ends it; -1: none
+
+	// Set by Hub.Open before the connection is registered, then read-only
+	// (beside pongAt, in what would be padding).
+	coalesce bool // a write may carry several frames (Policy.Coalesce)
+
 	queued int   // bytes pending on the wire
 	held   int   // memory pending: every frame's capacity plus slotCost, less off; the limit's figure
 	since  int64 // unix ns of the last progress while bytes were pending
 	born   int64 // unix ns when the queue last went from empty to pending
 
-	// Set by Hub.Open before the connection is registered, then read-only.
-	coalesce bool   // a write may carry several frames (Policy.Coalesce)
-	stats    *Stats // where writes are observed; nil in tests
+	stats *Stats // set by Hub.Open, then read-only: where writes are observed; nil in tests
 }
 
 // What the last pending frame is.

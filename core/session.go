@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 	"unicode/utf8"
+	"unique"
 )
 
 // Sub is one subscription: a public channel when UID is empty, else the
@@ -196,13 +196,13 @@ func (c *Conn) subscribe(ctx context.Context, req Request, s Sub) (int, string) 
 	if held {
 		defer c.keepIfHeld(s)
 	}
-	if c.gone.Load() {
+	if c.isGone() {
 		return StatusOK, ""
 	}
 	if s.UID != "" && s.UID != c.uid { // logged out (expiry) since apply read the uid
 		return StatusUnauthorized, "login required"
 	}
-	have := slices.Contains(c.subs, s)
+	have := c.holds(s)
 	if !have && len(c.subs) >= c.hub.lim.MaxSubs { // refused: no channel state either
 		return StatusTooMany, fmt.Sprintf("over %d subscriptions", c.hub.lim.MaxSubs)
 	}
@@ -224,8 +224,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request, s Sub) (int, string) 
 // addSub adds s to the session and the registry. c.mu is held.
 func (c *Conn) addSub(s Sub) {
 	c.Out.mu.Lock()
-	c.subs = append(c.subs, s)
-	c.keys = append(c.keys, subKey(s))
+	c.subs = append(c.subs, subKey(s))
 	c.Out.mu.Unlock()
 	c.hub.reg.Subscribe(s, c)
 	c.hub.stats.Subscriptions.Add(1)
@@ -268,8 +267,9 @@ func (c *Conn) queueReplay(r Reply, frames [][]byte) bool {
 func (c *Conn) unsubscribe(s Sub) (int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	key := subKey(s)
 	for i, have := range c.subs {
-		if have == s {
+		if have == key {
 			c.dropSub(i)
 			return StatusOK, ""
 		}
@@ -279,14 +279,14 @@ func (c *Conn) unsubscribe(s Sub) (int, string) {
 
 // dropSub removes c.subs[i] from the session and the registry. c.mu is held.
 func (c *Conn) dropSub(i int) {
-	s := c.subs[i]
+	s := c.subs[i].Value()
 	last := len(c.subs) - 1
 	c.Out.mu.Lock() // from now on no push queues a frame for s
-	c.subs[i], c.keys[i] = c.subs[last], c.keys[last]
-	c.subs[last] = Sub{}
-	c.subs, c.keys = c.subs[:last], c.keys[:last]
+	c.subs[i] = c.subs[last]
+	c.subs[last] = unique.Handle[Sub]{}
+	c.subs = c.subs[:last]
 	if len(c.subs) == 0 {
-		c.subs, c.keys = nil, nil
+		c.subs = nil
 	}
 	c.Out.mu.Unlock()
 	c.hub.reg.Unsubscribe(s, c)
@@ -319,7 +319,7 @@ func (c *Conn) login(ctx context.Context, cred string) (int, string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gone.Load() { // closed while the Authenticator ran: Hub.Closed has settled its books
+	if c.isGone() { // closed while the Authenticator ran: Hub.Closed has settled its books
 		return StatusOK, ""
 	}
 	if c.uid != id.UID {
@@ -343,7 +343,7 @@ func (c *Conn) logout() {
 // logoutLocked leaves every private channel. c.mu is held.
 func (c *Conn) logoutLocked() {
 	for i := len(c.subs) - 1; i >= 0; i-- {
-		if c.subs[i].UID != "" {
+		if c.subs[i].Value().UID != "" {
 			c.dropSub(i)
 		}
 	}
