@@ -30,9 +30,10 @@ type conn struct {
 	// A socket known to be full gets no writev until EPOLLOUT: outGen counts
 	// the EPOLLOUT edges (the loop adds one before it kicks), and a writer
 	// that met EAGAIN stores in fullAt the count it saw before its writev,
-	// plus one. The socket is full while fullAt == outGen+1.
-	outGen atomic.Uint64
-	fullAt atomic.Uint64
+	// plus one. The socket is full while fullAt == outGen+1 (modulo 2^32:
+	// only equality counts, so the counts may wrap).
+	outGen atomic.Uint32
+	fullAt atomic.Uint32
 
 	// side is set while a goroutine of its own handles this connection's
 	// requests (a login and what follows it): only then does a connection
