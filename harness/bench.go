@@ -103,7 +103,7 @@ func (b *Bench) loadName(j job) string {
 	case "split":
 		return fmt.Sprintf("victims=%d attackers=%d", j.load.Conns, j.load.Attackers)
 	case "cluster":
-		return fmt.Sprintf("nodes=%d conns=%d rate=%g", j.nodes, j.load.Conns, j.load.Rate)
+		return fmt.Sprintf("nodes=%d conns=%d rate=%g private=%v", j.nodes, j.load.Conns, j.load.Rate, j.private)
 	}
 	return fmt.Sprintf("conns=%d size=%d rate=%g", j.load.Conns, j.load.Size, b.rate(j.load))
 }
@@ -137,8 +137,10 @@ func (b *Bench) jobs() []job {
 				case "storm":
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Storm})
 				case "cluster":
-					for _, n := range ClusterNodes {
-						js = append(js, job{run: run, scenario: sc, variant: v, load: p.Cluster, nodes: n})
+					for _, private := range []bool{false, true} {
+						for _, n := range ClusterNodes {
+							js = append(js, job{run: run, scenario: sc, variant: v, load: p.Cluster, nodes: n, private: private})
+						}
 					}
 				case "batch":
 					if a, _ := variants.AxesOf(v); a.Policy == "batched" {

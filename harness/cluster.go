@@ -58,9 +58,11 @@ func (n *natsProc) stop() {
 
 // cluster measures a fan-out whose connections are spread evenly over
 // j.nodes nodes, the pushes made on the first; with more than one node they
-// are joined through a NATS server process. CPU counts every process: the
-// nodes and NATS (the others' from just before the window's idle baseline,
-// when they are idle, to its end).
+// are joined through a NATS server process. With j.private the connections
+// are users instead, each subscribed to its private channel, and the pushes
+// go to random users (most of them on other nodes than the pushing one).
+// CPU counts every process: the nodes and NATS (the others' from just
+// before the window's idle baseline, when they are idle, to its end).
 func (b *Bench) cluster(j job) ([]Row, error) {
 	l := j.load
 	srvs, nats, err := b.startCluster(j)
@@ -69,6 +71,9 @@ func (b *Bench) cluster(j job) ([]Row, error) {
 		return nil, err
 	}
 	params := map[string]float64{"conns": float64(l.Conns), "size": float64(l.Size), "rate": b.rate(l), "nodes": float64(j.nodes)}
+	if j.private {
+		params["private"] = 1
+	}
 	row := b.row(j, modeParams(params, b.PushMode, b.BatchSize), srvs[0].Config)
 	gens := NewGens(b.Loadgen)
 	defer gens.Stop()
@@ -76,6 +81,9 @@ func (b *Bench) cluster(j job) ([]Row, error) {
 	per := l.Conns / j.nodes
 	for i, s := range srvs {
 		c := Cmd{Addr: s.WSAddr, N: per, First: i * per, Topics: topics, PerConn: len(topics), BufSize: readBuf(l.Conns)}
+		if j.private {
+			c.Topics, c.PerConn, c.Private, c.Secret = nil, 0, "inbox", benchSecret
+		}
 		if err := gens.Dial(c); err != nil {
 			return []Row{row}, err
 		}
@@ -85,9 +93,14 @@ func (b *Bench) cluster(j job) ([]Row, error) {
 	}
 	conns := uint64(per * j.nodes)
 	plan := Plan{Topics: topics, Rate: b.rate(l), Size: l.Size, Window: b.Profile.Window, Mode: b.PushMode, Batch: b.BatchSize}
+	expect := func(r PushResult) uint64 { return r.Accepted * conns }
+	if j.private {
+		plan.Topics, plan.Users, plan.Private, plan.Lanes = nil, int(conns), "inbox", b.lanes()
+		expect = func(r PushResult) uint64 { return r.Accepted }
+	}
 	others := otherPids(srvs[1:], nats)
 	before := cpuOf(others)
-	_, err = b.window(srvs[0], gens, plan, func(r PushResult) uint64 { return r.Accepted * conns }, row.Figures)
+	_, err = b.window(srvs[0], gens, plan, expect, row.Figures)
 	addCPU(row.Figures, cpuOf(others).Sub(before), nats)
 	row.Notes = windowNotes(row.Figures)
 	return []Row{row}, err

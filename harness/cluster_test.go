@@ -13,8 +13,9 @@ import (
 )
 
 // TestClusterTiny runs the cluster scenario at tiny scale: one, two and
-// three nodes, NATS as its own process, every accepted push delivered, CPU
-// summed over every process.
+// three nodes, public fan-out and private pushes to users on every node,
+// NATS as its own process, every accepted push delivered, CPU summed over
+// every process.
 func TestClusterTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs servers")
@@ -32,10 +33,12 @@ func TestClusterTiny(t *testing.T) {
 	}
 	rows, err := b.Run()
 	require.NoError(t, err)
-	require.Len(t, rows, len(ClusterNodes))
+	require.Len(t, rows, 2*len(ClusterNodes), "public and private rows")
 	for i, r := range rows {
 		f := r.Figures
-		assert.Equal(t, float64(ClusterNodes[i]), r.Params["nodes"])
+		nodes := ClusterNodes[i%len(ClusterNodes)]
+		assert.Equal(t, float64(nodes), r.Params["nodes"])
+		assert.Equal(t, i >= len(ClusterNodes), r.Params["private"] == 1, "public rows first, then private")
 		for _, n := range r.Notes {
 			assert.NotContains(t, n, "error:", r.Case)
 		}
@@ -44,7 +47,7 @@ func TestClusterTiny(t *testing.T) {
 		assert.Zero(t, f[FigOutOfOrder], r.Case)
 		assert.Positive(t, f[FigCPUPerDelivery], r.Case)
 		assert.Positive(t, f[FigLatP99], r.Case)
-		if ClusterNodes[i] > 1 {
+		if nodes > 1 {
 			assert.Contains(t, f, FigBrokerCPU, "%s: the NATS process's CPU is counted", r.Case)
 			assert.Equal(t, r.Config["node-id"] != "", true, r.Case)
 		} else {

@@ -96,8 +96,9 @@ type job struct {
 	scenario string
 	variant  string
 	load     Load
-	flushMs  int // batch only
-	nodes    int // cluster only
+	flushMs  int  // batch only
+	nodes    int  // cluster only
+	private  bool // cluster: private pushes to users spread over the nodes
 }
 
 // caseName is the sorted parameter string of a job's rows.
