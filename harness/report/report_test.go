@@ -137,6 +137,11 @@ func (rs *rowSet) privateAndChurn(run int) {
 		f := traffic(pick(run, 2, 4), 1, 0.5)
 		f[harness.FigMisdelivered] = 0
 		rs.add("private", v, run, map[string]float64{"users": 1000, "rate": 500, "size": 64}, f)
+		if v == prod {
+			b := traffic(pick(run, 2, 4), 1, 0.5)
+			b[harness.FigCPUPerPush] = pick(run, 14, 18)
+			rs.add("private", v, run, map[string]float64{"users": 1000, "rate": 500, "size": 64, "batch": 100}, b)
+		}
 		g := traffic(pick(run, 5, 7), 2, 0.5)
 		g[harness.FigChurnOpsPerSec] = 200
 		r := rs.add("churn", v, run, map[string]float64{"conns": 1000, "churn": 50, "rate": 100, "size": 64}, g)
@@ -237,6 +242,7 @@ func TestBuildEveryScenario(t *testing.T) {
 	assert.Contains(t, md, "| split: victims' lat_p99_ms with attackers ≤ 1.10× without | "+peer+" @ attackers=100 conns=500 rate=50 size=64 | 2.00× | ≤ 1.10× | ❌ **MISSED** |")
 	assert.Contains(t, md, "ahead of peers: idle heapstack_per_conn < each peer's | "+prod+" vs "+peer+" @ conns_max=4000 | 1,000 B | < 3,000 B | ✅ met")
 	assert.Contains(t, md, "3 churn cycles failed")
+	assert.Contains(t, md, "| private: cpu_us_per_push ≤ 20 us through a batch of 100 | "+prod+" @ batch=100 rate=500 size=64 users=1000 | 16.0 us | ≤ 20.0 us | ✅ met |")
 
 	requirePlots(t, out, allPlots...)
 }

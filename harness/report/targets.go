@@ -18,6 +18,7 @@ const (
 	floodVsImmediateMin = 10    // production deliveries per CPU s over an immediate variant's
 	fanoutTargetConns   = 10000 // the fan-out case the latency targets are about
 	splitRatioMax       = 1.10  // victims' p99 with attackers over without
+	privateBatchCPUMax  = 20    // us of server CPU per private push through a batch of 100, delivery included
 )
 
 // cmp is how a value must compare with its limit.
@@ -108,6 +109,7 @@ func targets(d *data) []mark {
 	ms = append(ms, floodTargets(d)...)
 	ms = append(ms, fanoutTargets(d)...)
 	ms = append(ms, splitTargets(d)...)
+	ms = append(ms, privateTargets(d)...)
 	ms = append(ms, aheadTargets(d)...)
 	ms = append(ms, floorTargets(d)...)
 	for i := range ms {
@@ -165,6 +167,21 @@ func idleTargets(d *data) []mark {
 	}
 	for _, c := range epoll {
 		ms = append(ms, check(gors, c, harness.FigGoroutinesPerConn, atMost, idleGoroutinesMax, ""))
+	}
+	return ms
+}
+
+// privateTargets: the production variant's server CPU per private push
+// through a batch of 100 items, delivery included.
+func privateTargets(d *data) []mark {
+	const batch = "private: cpu_us_per_push ≤ 20 us through a batch of 100"
+	cs := d.where("private", func(c *cell) bool { return c.Variant == production && c.param("batch") == 100 })
+	if len(cs) == 0 {
+		return []mark{unmeasured(batch, production, "no private rows with batches of 100")}
+	}
+	var ms []mark
+	for _, c := range cs {
+		ms = append(ms, check(batch, c, harness.FigCPUPerPush, atMost, privateBatchCPUMax, " us"))
 	}
 	return ms
 }
