@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -117,5 +118,37 @@ func TestSilentBrokerIsNoticed(t *testing.T) {
 	assert.Equal(t, int64(1), b.Stats().Losses.Load())
 	b.Close()
 	px.close()
+	ns.Stop()
+}
+
+// TestDroppedPushesAreALinkLoss: when the node's receive queue overflows and
+// NATS drops pushes for it, the node treats it as a link loss: it dials
+// again, and every connection is resynced once the new link is in force.
+func TestDroppedPushesAreALinkLoss(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ns := natstest.Start(t)
+	hub := core.NewHub(core.Config{Registry: registry.NewSharded(4), Policy: policy.Immediate{}})
+	defer hub.Close()
+	b, err := New(Config{URLs: []string{ns.URL()}, Queue: 4, RetryWait: 100 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	b.Start(hub)
+	defer b.Close()
+	require.Eventually(t, b.Up, 5*time.Second, time.Millisecond, "link up")
+	flood, err := nats.Connect(ns.URL())
+	require.NoError(t, err)
+	for range 20000 { // far faster than one goroutine delivers through a queue of 4
+		require.NoError(t, flood.Publish(DefaultPrefix+".all", []byte("x")))
+	}
+	require.NoError(t, flood.Flush())
+	flood.Close()
+	require.Eventually(t, func() bool { return b.Stats().Reconnects.Load() >= 1 && b.Up() }, 10*time.Second, time.Millisecond,
+		"the node dialled again after the drop")
+	st := b.Stats()
+	assert.Positive(t, st.SlowDrops.Load(), "NATS dropped pushes")
+	assert.Positive(t, st.Losses.Load(), "counted as a link loss")
+	assert.Positive(t, hub.Stats().Resyncs.Load(), "every connection resynced")
+	assert.Less(t, st.Received.Load(), int64(20000), "not everything was delivered")
+	b.Close()
 	ns.Stop()
 }
