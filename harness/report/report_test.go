@@ -305,6 +305,9 @@ func TestFloorColumnsAndTargets(t *testing.T) {
 		rs.add("flood", harness.Floor, run, map[string]float64{"conns": 1000, "topics": 10, "size": 64, "rate": 1000}, traffic(1, 0.25, 0.01))
 		rs.add("fanout", harness.Floor, run, map[string]float64{"conns": 10000, "size": 512, "rate": 100}, traffic(10, 0.4, 0.01))
 		rs.add("flood", harness.Centrifugo, run, map[string]float64{"conns": 1000, "topics": 10, "size": 64, "rate": 1000}, traffic(5, 12, 0.9))
+		for _, atk := range []float64{0, 100} {
+			rs.add("split", harness.Floor, run, map[string]float64{"conns": 500, "attackers": atk, "size": 64, "rate": 50}, traffic(10+atk, 1, 0.5))
+		}
 	}
 	out := t.TempDir()
 	require.NoError(t, Build(writeRaw(t, rs), out))
@@ -320,6 +323,8 @@ func TestFloorColumnsAndTargets(t *testing.T) {
 	assert.Contains(t, md, "| flood: cpu_us_per_delivery ≤ 1.5× floor's | "+prod+" @ conns=1000 rate=1000 size=64 topics=10 | 1.20× | ≤ 1.50× | ✅ met |")
 	assert.Contains(t, md, "| fanout conns=10000: lat_p99_ms ≤ 1.2× floor's | "+prod+" @ conns=10000 rate=100 size=512 | 2.00× | ≤ 1.20× | ❌ **MISSED** |")
 	assert.Contains(t, md, "| fanout conns=10000: lat_p99_ms ≤ 1.2× floor's | "+prod+" @ conns=10000 rate=100 size=64 | — | — | not measured | no floor lat_p99_ms in this case |")
+	assert.NotContains(t, md, "| split: victims' lat_p99_ms with attackers ≤ 1.10× without | floor", "the floor is not judged")
+	assert.Contains(t, md, "| floor (floor) | attackers=100 conns=500 rate=50 size=64 | 1, 2 | 1,000,000 | 1.00× |")
 	assert.Contains(t, md, "ahead of peers: flood cpu_us_per_delivery < each peer's | "+prod+" vs centrifugo @ conns=1000 rate=1000 size=64 topics=10 | 0.3 µs | < 12.0 µs | ✅ met")
 }
 

@@ -242,7 +242,7 @@ func variantLabel(v string) string {
 func purpose(profile string) string {
 	switch profile {
 	case "full":
-		return "profile full, the reference run (every scenario at full scale: a result)"
+		return "profile full, at the scale the targets are judged (the reference run is make bench: every scenario and variant, 3 runs)"
 	case "quick":
 		return "profile quick, a smoke run that proves the harness works (small scale: not a result; targets below their scale are not judged)"
 	case "tiny":
