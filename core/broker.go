@@ -74,24 +74,33 @@ func (c *Conn) MayBlock(req Request) bool {
 	if b == nil || (req.Code != OpSubscribe && req.Code != OpSubscribePrivate) {
 		return false
 	}
-	in, ok := b.(Interested)
-	if !ok {
+	if _, ok := b.(Interested); !ok {
 		return true
 	}
 	s := Sub{Topic: req.Topic}
 	if req.Code == OpSubscribePrivate {
 		s.UID = c.UID()
 	}
-	return !in.Interested(s)
+	return !interested(b, s)
 }
 
 // acquire takes broker interest in s for a subscribe that would add it,
 // without c.mu held: it may wait for a round trip. held says a reference
 // was taken; the subscribe then keeps it only if it adds s (keepIfHeld). An
-// error answers the subscribe with 503.
+// error answers the subscribe with 503: the broker did not confirm, or the
+// link is down (then a subscribe of what c holds already is refused too, so
+// that no reply, history's included, claims anything while pushes may be
+// missed).
 func (c *Conn) acquire(ctx context.Context, s Sub) (held bool, err error) {
 	b := c.hub.broker
-	if b == nil || !c.mayAdd(s) {
+	if b == nil {
+		return false, nil
+	}
+	add, have := c.mayAdd(s)
+	if !add {
+		if have && !interested(b, s) {
+			return false, ErrUnavailable
+		}
 		return false, nil
 	}
 	if err := b.Acquire(ctx, s); err != nil {
@@ -100,11 +109,20 @@ func (c *Conn) acquire(ctx context.Context, s Sub) (held bool, err error) {
 	return true, nil
 }
 
-// mayAdd reports whether a subscribe of s would add it now.
-func (c *Conn) mayAdd(s Sub) bool {
+// interested reports whether b says s's interest is in force; a broker
+// without the Interested capability is taken at its word.
+func interested(b Broker, s Sub) bool {
+	in, ok := b.(Interested)
+	return !ok || in.Interested(s)
+}
+
+// mayAdd reports whether a subscribe of s would add it now, and whether c
+// holds it already.
+func (c *Conn) mayAdd(s Sub) (add, have bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.isGone() && (s.UID == "" || s.UID == c.uid) && !c.holds(s) && len(c.subs) < c.hub.lim.MaxSubs
+	have = c.holds(s)
+	return !c.isGone() && (s.UID == "" || s.UID == c.uid) && !have && len(c.subs) < c.hub.lim.MaxSubs, have
 }
 
 // keepIfHeld drops the reference acquire took unless c holds s now. c.mu

@@ -155,6 +155,7 @@ func TestClusterBrokerRestart(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	c, idle := a.Dial(t), a.Dial(t)
 	ok(t, c.Request(1, "flood", "", 1), 1)
+	ok(t, idle.Request(1, "held", "", 1), 1)
 	col := collect(c, "end")
 	f := flood(b, "flood")
 	waitFor(t, func() bool { return col.pushes.Load() >= 200 }, "pushes before the outage")
@@ -165,6 +166,7 @@ func TestClusterBrokerRestart(t *testing.T) {
 		assert.Equal(t, http.StatusServiceUnavailable, n.Ready(), "/readyz while the link is down")
 	}
 	status_(t, idle.Request(1, "other", "", 2), 1, 503)
+	status_(t, idle.Request(1, "held", "", 2), 1, 503) // held already: refused all the same while down
 	_, resp, err := websocket.DefaultDialer.Dial(a.WSURL, nil)
 	require.Error(t, err, "no upgrade while the link is down")
 	require.NotNil(t, resp)
@@ -189,6 +191,7 @@ func TestClusterBrokerRestart(t *testing.T) {
 	assert.Empty(t, f.unexpected, "pushes fail with Unavailable only")
 	checkNoSilentLoss(t, col.msgs, f.accepted, f.next)
 	ok(t, idle.Request(1, "other", "", 3), 1)
+	ok(t, idle.Request(1, "held", "", 4), 1)
 	text := metricsText(t, a)
 	for _, want := range []string{"gpush_broker_up 1", "gpush_broker_reconnects_total 1", "gpush_broker_link_losses_total 1"} {
 		assert.Contains(t, text, want)
