@@ -23,10 +23,11 @@ var minScale = map[string]struct {
 	key string
 	min float64
 }{
-	"idle":   {"conns_max", 4000},
-	"fanout": {"conns", fanoutTargetConns},
-	"flood":  {"conns", 1000},
-	"split":  {"conns", 500},
+	"idle":    {"conns_max", 4000},
+	"fanout":  {"conns", fanoutTargetConns},
+	"flood":   {"conns", 1000},
+	"split":   {"conns", 500},
+	"private": {"users", 1000},
 }
 
 // gate marks m not judged when its case is below its scenario's smallest.

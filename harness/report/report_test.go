@@ -338,6 +338,7 @@ func TestQuickScaleNotJudged(t *testing.T) {
 	rs.add("fanout", prod, 1, map[string]float64{"conns": 300, "size": 64, "rate": 200}, traffic(30, 10, 1))
 	rs.add("split", prod, 1, map[string]float64{"conns": 200, "attackers": 0, "size": 64, "rate": 100}, traffic(10, 1, 1))
 	rs.add("split", prod, 1, map[string]float64{"conns": 200, "attackers": 200, "size": 64, "rate": 100}, traffic(30, 1, 1))
+	rs.add("private", prod, 1, map[string]float64{"users": 300, "batch": 100, "lanes": 8, "size": 64, "rate": 300}, traffic(30, 1, 1))
 	for i := range rs {
 		rs[i].Profile = "quick"
 	}
@@ -354,4 +355,5 @@ func TestQuickScaleNotJudged(t *testing.T) {
 	assert.Contains(t, md, "| idle: heapstack_per_conn ≤ 1024 B | "+prod+" @ conns_max=1000 | — | — | not judged at this scale | applies from conns_max=4,000; this case has 1,000 |")
 	assert.Contains(t, md, "| fanout conns=10000: lat_p99_ms ≤ 1.2× floor's | "+prod+" | — | — | not judged at this scale | applies at conns=10,000; this run's largest fan-out is 300 |")
 	assert.Contains(t, md, "not judged at this scale | applies from conns=500; this case has 200 |")
+	assert.Contains(t, md, "| private: cpu_us_per_push ≤ 20 us through a batch of 100 | "+prod+" @ batch=100 lanes=8 rate=300 size=64 users=300 | — | — | not judged at this scale | applies from users=1,000; this case has 300 |")
 }
