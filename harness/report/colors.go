@@ -130,7 +130,10 @@ func loadText(d *data, scenario string) string {
 	}
 	s := strings.Join(same, " ")
 	if len(vary) > 0 {
-		s += "; varying " + strings.Join(vary, ", ")
+		if s != "" {
+			s += "; "
+		}
+		s += "one case per group or point, varying " + strings.Join(vary, ", ")
 	}
 	if scenario == "idle" {
 		s = "idle connections ramped to " + s

@@ -176,7 +176,7 @@ func (pl *painter) rampCurves(y func(harness.Point) float64) []curve {
 	var cs []curve
 	multi := len(pl.d.cases("idle")) > 1
 	for _, c := range pl.d.cells["idle"] {
-		name := c.Variant
+		name := variantLabel(c.Variant)
 		if multi {
 			name += " " + c.Case
 		}
@@ -333,7 +333,7 @@ func (pl *painter) caseBars(scenario, fig, title, yLabel string) (*plot.Plot, vg
 	variants, cases := pl.d.variants(scenario), pl.d.cases(scenario)
 	series := make([]barSeries, len(variants))
 	for i, v := range variants {
-		series[i] = barSeries{name: v, color: pl.colors[v], vals: make([]*stat, len(cases))}
+		series[i] = barSeries{name: variantLabel(v), color: pl.colors[v], vals: make([]*stat, len(cases))}
 		for g, cs := range cases {
 			series[i].vals[g] = statAt(pl.d.cell(scenario, v, cs), fig)
 		}
