@@ -55,7 +55,7 @@ type figure struct {
 // SVG, and returns the files written as "plots/<name>.<ext>".
 func writePlots(d *data, dir string) ([]string, error) {
 	pl := painter{d: d, colors: variantColors(d.variants(""))}
-	for _, step := range []func() error{pl.idle, pl.fanout, pl.flood, pl.batch, pl.split, pl.private, pl.churn} {
+	for _, step := range []func() error{pl.idle, pl.fanout, pl.flood, pl.batch, pl.split, pl.private, pl.churn, pl.cluster} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -192,6 +192,21 @@ func (pl *painter) fanout() error {
 		{harness.FigLatP99, "fanout_p99", "Fan-out: p99 latency (push → frame read)"},
 	} {
 		p, h, err := pl.caseBars("fanout", f.fig, f.title, "ms")
+		if err := pl.add(f.name, p, h, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cluster: one, two and three nodes side by side, a bar group per case
+// (nodes, public fan-out or private).
+func (pl *painter) cluster() error {
+	for _, f := range []struct{ fig, name, title, unit string }{
+		{harness.FigCPUPerDelivery, "cluster_cpu_per_delivery", "Cluster: CPU per delivery, every node and NATS summed", "µs per delivery"},
+		{harness.FigLatP99, "cluster_p99", "Cluster: p99 latency (push on the first node → frame read)", "ms"},
+	} {
+		p, h, err := pl.caseBars("cluster", f.fig, f.title, f.unit)
 		if err := pl.add(f.name, p, h, err); err != nil {
 			return err
 		}
