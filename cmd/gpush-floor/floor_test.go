@@ -18,7 +18,7 @@ func TestScanCountsDataFrames(t *testing.T) {
 	stream = wsframe.AppendMaskedFrame(stream, ws.OpText, true, mask, []byte(`{"code":1,"topic":"a"}`))
 	stream = wsframe.AppendMaskedFrame(stream, ws.OpPing, true, mask, nil)
 	stream = wsframe.AppendMaskedFrame(stream, ws.OpBinary, true, mask, bytes.Repeat([]byte{'x'}, 300)) // 16-bit length
-	stream = wsframe.AppendMaskedFrame(stream, ws.OpText, true, mask, nil)                             // empty payload
+	stream = wsframe.AppendMaskedFrame(stream, ws.OpText, true, mask, nil)                              // empty payload
 	for cut := 0; cut <= len(stream); cut++ {
 		var c conn
 		n := c.scan(stream[:cut]) + c.scan(stream[cut:])
