@@ -76,6 +76,7 @@ func TestRequestFlood(t *testing.T) {
 					before := s.Hub().Stats().Writes.Load()
 					r.Write(all)
 					got, code := drain(t, r)
+					r.NC.Close() // as a client does once the close frame came
 					require.Eventually(t, func() bool { return s.Hub().Stats().Conns.Load() == 0 }, 5*time.Second, time.Millisecond,
 						"the flooder is gone, and every write it cost is counted")
 					writes := s.Hub().Stats().Writes.Load() - before

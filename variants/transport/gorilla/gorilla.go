@@ -193,11 +193,29 @@ func (l *link) writeLoop() {
 			}
 			if closeNow {
 				close(l.wrote)
-				l.Abort()
+				l.linger()
 				return
 			}
 		}
 	}
+}
+
+// closeLinger is how long a connection whose close frame is out may go on
+// sending before the socket is closed.
+const closeLinger = 250 * time.Millisecond
+
+// linger ends the connection once its close frame is out: it sends FIN and
+// lets the reader drain what the client still sends until the client
+// closes (or closeLinger passes). Closing at once, with the client's bytes
+// unread, would send a reset, which can destroy the close frame in the
+// client's receive queue before it reads it.
+func (l *link) linger() {
+	cw, ok := l.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		l.Abort()
+		return
+	}
+	time.AfterFunc(closeLinger, l.Abort)
 }
 
 // hijackWriter hands gorilla, when it takes the connection over, a
