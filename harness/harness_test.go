@@ -25,22 +25,18 @@ func TestMain(m *testing.M) {
 }
 
 // buildServer compiles gpushd for the test.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gpushd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/gpush/gpush/cmd/gpushd")
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run(), "build gpushd")
-	return bin
-}
+func buildServer(t *testing.T) string { return buildCmd(t, "gpushd") }
 
 // buildFloor compiles the floor server for the test.
-func buildFloor(t *testing.T) string {
+func buildFloor(t *testing.T) string { return buildCmd(t, "gpush-floor") }
+
+// buildCmd compiles cmd/<name> for the test.
+func buildCmd(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "gpush-floor")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/gpush/gpush/cmd/gpush-floor")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/gpush/gpush/cmd/"+name)
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run(), "build gpush-floor")
+	require.NoError(t, cmd.Run(), "build "+name)
 	return bin
 }
 

@@ -184,7 +184,12 @@ func (s *Server) Memory() (MemoryReport, error) {
 		return m, err
 	}
 	defer resp.Body.Close()
-	return m, json.NewDecoder(resp.Body).Decode(&m)
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || s.kind != Floor {
+		return m, err
+	}
+	st, err := SampleProc(s.Pid()) // the floor leaves its RSS to /proc, read after its GC
+	m.RSSBytes = uint64(st.RSSBytes)
+	return m, err
 }
 
 // WaitConns polls the server until it counts n connections.
