@@ -62,8 +62,8 @@ func (h *Hub) sweep(now int64) {
 		case actStalled:
 			a.c.link.Abort()
 		case actIdle:
-			if !a.c.CloseWith(CloseGoingAway, "idle timeout") {
-				a.c.link.Abort() // already closing and still not gone
+			if !a.c.CloseWith(CloseGoingAway, "idle timeout") && a.c.Out.Pending() == 0 {
+				a.c.link.Abort() // its close frame is out and it is still not gone; one still queued has the write timeout
 			}
 		case actExpire:
 			a.c.expire(now)
