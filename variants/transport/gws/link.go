@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lxzan/gws"
 
@@ -74,8 +75,12 @@ func (l *link) flush() {
 		st.Writes.Add(1)
 		st.BytesWritten.Add(n)
 		_, closeNow := l.c.Out.Advance(int(n))
-		if err != nil || closeNow {
+		if err != nil {
 			l.Abort()
+			return
+		}
+		if closeNow {
+			l.linger()
 			return
 		}
 	}
@@ -90,4 +95,21 @@ func (l *link) write(bufs [][]byte) (int64, error) {
 	}
 	nb := net.Buffers(bufs)
 	return nb.WriteTo(l.nc)
+}
+
+// closeLinger is how long a connection whose close frame is out may go on
+// sending before the socket is closed.
+const closeLinger = 250 * time.Millisecond
+
+// linger ends the connection once its close frame is out: FIN, then the
+// read loop drains what the client still sends until it closes (or
+// closeLinger passes). Closing at once with the client's bytes unread sends
+// a reset, which can destroy the close frame before the client reads it.
+func (l *link) linger() {
+	cw, ok := l.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		l.Abort()
+		return
+	}
+	time.AfterFunc(closeLinger, l.Abort)
 }
