@@ -22,6 +22,8 @@ type Raw struct {
 	t  testing.TB
 	NC net.Conn
 	br *bufio.Reader
+
+	answered bool // a close frame was answered
 }
 
 // DialRaw connects and completes the handshake.
@@ -80,12 +82,24 @@ func (r *Raw) Next(d time.Duration) (Frame, error) {
 			return stop
 		})
 		if got != nil {
+			r.answerClose(*got)
 			return *got, nil
 		}
 		if err != nil {
 			return Frame{}, err
 		}
 	}
+}
+
+// answerClose answers the first close frame the server sends with a close
+// frame, as a conformant client does (RFC 6455 5.5.1), so the server need
+// not wait out its linger for the client's EOF.
+func (r *Raw) answerClose(f Frame) {
+	if f.Op != ws.OpClose || r.answered {
+		return
+	}
+	r.answered = true
+	r.NC.Write(wsclient.CloseReply(f.Payload)) // the server may be gone: nothing to do about an error
 }
 
 // CloseCode reads frames until a close frame and returns its code; it fails

@@ -50,6 +50,8 @@ type Config struct {
 type Conn struct {
 	net.Conn
 	Frames wsframe.Reader
+
+	answered bool // a close frame was answered
 }
 
 // Dial connects to addr and upgrades the connection; on failure nothing
@@ -110,8 +112,26 @@ func UpgradeRequest(host, path string, extra ...string) string {
 func (c *Conn) Read(p []byte) (int, error) { return c.Frames.R.Read(p) }
 
 // Next reads the next whole server frame (see wsframe.Reader.Next); a
-// frame over 16 MiB is wsframe.ErrTooBig.
-func (c *Conn) Next() (ws.Header, []byte, error) { return c.Frames.Next() }
+// frame over 16 MiB is wsframe.ErrTooBig. The first close frame it reads is
+// answered with a close frame (RFC 6455 5.5.1), as a conformant client
+// does, so the server need not wait out its linger for the client's EOF.
+func (c *Conn) Next() (ws.Header, []byte, error) {
+	h, p, err := c.Frames.Next()
+	if err == nil && h.OpCode == ws.OpClose && !c.answered {
+		c.answered = true
+		c.Conn.Write(CloseReply(p)) // the server may be gone: nothing to do about an error
+	}
+	return h, p, err
+}
+
+// CloseReply is a client's answer to a server close frame with payload: a
+// close frame with the same status code, or an empty one when it had none.
+func CloseReply(payload []byte) []byte {
+	if len(payload) < 2 {
+		return Frame(ws.OpClose, nil)
+	}
+	return Frame(ws.OpClose, payload[:2])
+}
 
 // NextClose reads the next frame, which must be a close frame, and returns
 // its code (1005 for an empty one). Another frame is ErrNotClose; a close
