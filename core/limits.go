@@ -13,6 +13,7 @@ type Limits struct {
 	MaxQueued    int           // bytes queued for one connection (1 MiB); breach: close 1008
 	IdleTimeout  time.Duration // no frame from the client (60 s); breach: close 1001
 	WriteTimeout time.Duration // socket accepts nothing (10 s); breach: connection closed
+	CloseLinger  time.Duration // reading on after the close frame is written (2 s; the write timeout while the peer has not acknowledged it)
 }
 
 // Defaults for Limits.
@@ -25,6 +26,7 @@ const (
 	DefaultMaxQueued    = 1 << 20
 	DefaultIdleTimeout  = 60 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
+	DefaultCloseLinger  = 2 * time.Second
 )
 
 // WithDefaults returns l with every zero field set to its default.
@@ -45,6 +47,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.WriteTimeout == 0 {
 		l.WriteTimeout = DefaultWriteTimeout
+	}
+	if l.CloseLinger == 0 {
+		l.CloseLinger = DefaultCloseLinger
 	}
 	return l
 }

@@ -365,6 +365,9 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	closeNow = o.state == outClosing
 	if closeNow {
 		o.state = outClosed
+		if o.stats != nil {
+			o.stats.ClosesWritten.Add(1)
+		}
 	}
 	return true, closeNow
 }
@@ -402,6 +405,18 @@ func (o *Outbox) stalledSince() int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.queued == 0 && o.state != outClosing {
+		return 0
+	}
+	return o.since
+}
+
+// sentSince returns when the close frame was written (the transport is
+// lingering: it reads and discards until the peer closes), or 0 when it was
+// not.
+func (o *Outbox) sentSince() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.state != outClosed {
 		return 0
 	}
 	return o.since

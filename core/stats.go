@@ -15,6 +15,7 @@ type Stats struct {
 	Writes        atomic.Int64             // write and writev calls on sockets
 	Flushes       atomic.Int64             // connections written out by a batched writer (timer or flush-bytes)
 	SlowConsumers atomic.Int64             // connections closed with 1008 slow consumer
+	ClosesWritten atomic.Int64             // close frames the sockets accepted (the lingering close begins)
 	AuthFailures  atomic.Int64             // logins refused
 	Resyncs       atomic.Int64             // resync notices sent to every connection (broker link returned)
 	Closes        [closeSlots]atomic.Int64 // closes the server initiated, by code (see CloseCodes)

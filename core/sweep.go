@@ -16,7 +16,7 @@ func (h *Hub) sweepTick() time.Duration {
 }
 
 // sweepLoop is the one goroutine that enforces the idle timeout, the write
-// timeout and credential expiry for every connection: no timer per
+// timeout, the close linger and credential expiry for every connection: no timer per
 // connection. Each tick walks the registry once, which costs a few
 // nanoseconds per connection.
 func (h *Hub) sweepLoop() {
@@ -42,15 +42,21 @@ const (
 	actIdle uint8 = iota
 	actStalled
 	actExpire
+	actLinger
 )
 
 func (h *Hub) sweep(now int64) {
 	idle := now - int64(h.lim.IdleTimeout)
 	stall := now - int64(h.lim.WriteTimeout)
+	linger := now - int64(h.lim.CloseLinger)
 	var acts []sweepAction
 	h.reg.Each(TargetAll, Sub{}, func(c *Conn) {
 		if s := c.Out.stalledSince(); s != 0 && s < stall {
 			acts = append(acts, sweepAction{c, actStalled})
+		} else if s := c.Out.sentSince(); s != 0 {
+			if s < linger {
+				acts = append(acts, sweepAction{c, actLinger})
+			}
 		} else if c.active.Load() < idle {
 			acts = append(acts, sweepAction{c, actIdle})
 		} else if e := c.expAt(); e != 0 && e <= now {
@@ -67,11 +73,29 @@ func (h *Hub) sweep(now int64) {
 			}
 		case actExpire:
 			a.c.expire(now)
+		case actLinger: // past the linger, and the peer has the close frame or had the write timeout to take it
+			if a.c.Out.sentSince() < stall || !unacked(a.c.link) {
+				a.c.link.Abort()
+			}
 		}
 	}
 	if h.hist != nil {
 		h.hist.sweep(now, h.reg)
 	}
+}
+
+// Unacked is a Link that can tell whether its socket still holds bytes the
+// peer has not acknowledged (the close frame among them).
+type Unacked interface {
+	Unacked() bool
+}
+
+// unacked reports whether link's socket still holds bytes the peer has not
+// acknowledged: while it does, the linger after the close frame lasts up
+// to the write timeout, so a slow reader still finds the close frame.
+func unacked(link Link) bool {
+	u, ok := link.(Unacked)
+	return ok && u.Unacked()
 }
 
 // expAt returns the credential expiry without taking c.mu: the sweep calls

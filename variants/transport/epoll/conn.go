@@ -27,6 +27,15 @@ type conn struct {
 	closed bool        // fd is closed: write nothing; guarded by wmu
 	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it (docs/locking.md)
 
+	// Lingering close: once the close frame is written (lingering), the
+	// socket is shut for writing only and the loop reads on, discarding,
+	// until the peer's close frame or EOF (or the hub's sweep aborts it
+	// after Limits.CloseLinger): closing a socket with unread input would
+	// reset it and lose the close frame still in the send queue. When the
+	// peer's close came first (peerClosed), both sides are done: shut both.
+	lingering  atomic.Bool
+	peerClosed atomic.Bool
+
 	// A socket known to be full gets no writev until EPOLLOUT: outGen counts
 	// the EPOLLOUT edges (the loop adds one before it kicks), and a writer
 	// that met EAGAIN stores in fullAt the count it saw before its writev,
@@ -79,6 +88,9 @@ func (ec *conn) feed(b []byte) {
 
 // onFrame handles one complete message or control frame.
 func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
+	if ec.lingering.Load() {
+		return ec.lingerFrame(op)
+	}
 	ec.c.Touch() // idle means no complete frame: the bytes of an unfinished one do not count
 	switch op {
 	case ws.OpText:
@@ -93,10 +105,33 @@ func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
 		if len(payload) < 2 {
 			code = 0 // an empty close is echoed empty: 1005 is never sent
 		}
+		ec.peerClose()
 		ec.c.EchoClose(int(code))
 		return errStop
 	}
 	return nil
+}
+
+// lingerFrame handles a frame that came after the close frame was written:
+// only the peer's close counts, which ends the connection (the loop reads
+// the hang-up and closes).
+func (ec *conn) lingerFrame(op ws.OpCode) error {
+	if op != ws.OpClose {
+		return nil
+	}
+	ec.peerClose()
+	return errStop
+}
+
+// peerClose records the peer's close frame; when ours is written already,
+// both sides are done: shut the socket, the loop closes it. closeWritten
+// stores lingering before it loads peerClosed, and this the other way
+// round, so one of the two sees the other.
+func (ec *conn) peerClose() {
+	ec.peerClosed.Store(true)
+	if ec.lingering.Load() {
+		ec.Abort()
+	}
 }
 
 // dispatch handles a request on the loop when it cannot block; a login,
@@ -207,7 +242,7 @@ func (ec *conn) flush() {
 		if n > 0 {
 			st.BytesWritten.Add(int64(n))
 			if _, closeNow := ec.c.Out.Advance(n); closeNow {
-				poll.Shutdown(ec.fd)
+				ec.closeWritten()
 				return
 			}
 		}
@@ -220,6 +255,28 @@ func (ec *conn) flush() {
 			return
 		}
 	}
+}
+
+// closeWritten ends the connection once its close frame is written. ec.wmu
+// is held. The peer's close frame came already: shut both sides, the loop
+// closes. Else linger: shut writing only, so FIN follows the close frame,
+// and let the loop read on. A peer close that the loop handles meanwhile
+// sees lingering and shuts both sides itself.
+func (ec *conn) closeWritten() {
+	ec.lingering.Store(true)
+	if ec.peerClosed.Load() {
+		poll.Shutdown(ec.fd)
+		return
+	}
+	poll.ShutdownWrite(ec.fd)
+}
+
+// Unacked implements core.Unacked: the sweep lingers on while the peer has
+// not acknowledged what the socket sent.
+func (ec *conn) Unacked() bool {
+	ec.wmu.Lock()
+	defer ec.wmu.Unlock()
+	return !ec.closed && poll.Unacked(ec.fd)
 }
 
 // Abort implements core.Link: the loop sees the hang-up and closes.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -57,8 +58,18 @@ func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 	l := &link{ws: ws, nc: hw.bc.Conn, kick: make(chan struct{}, 1), quit: make(chan struct{}), wrote: make(chan struct{}), stats: t.hub.Stats()}
 	l.c = t.hub.Open(l)
 	hw.bc.c.Store(l.c)
-	ws.SetPingHandler(func(p string) error { l.c.Pong([]byte(p)); return nil })
-	ws.SetPongHandler(func(string) error { l.c.Touch(); return nil })
+	ws.SetPingHandler(func(p string) error {
+		if !l.lingering.Load() {
+			l.c.Pong([]byte(p))
+		}
+		return nil
+	})
+	ws.SetPongHandler(func(string) error {
+		if !l.lingering.Load() {
+			l.c.Touch()
+		}
+		return nil
+	})
 	ws.SetCloseHandler(func(code int, _ string) error {
 		if code == websocket.CloseNoStatusReceived {
 			code = 0
@@ -86,6 +97,9 @@ func (t *Transport) readLoop(l *link) {
 		if err != nil {
 			t.countReadError(err)
 			return
+		}
+		if l.lingering.Load() {
+			continue // the close frame is out: discard until the peer's close or EOF
 		}
 		l.c.Touch()
 		if op == websocket.BinaryMessage {
@@ -149,6 +163,13 @@ type link struct {
 	wrote chan struct{} // closed when the close frame went out
 	once  sync.Once
 	stats *core.Stats
+
+	// lingering is set once the close frame is written: the socket is shut
+	// for writing only (FIN follows the close frame) and the reader reads on,
+	// discarding, until the peer's close frame or EOF, or until the hub's
+	// sweep aborts it (Limits.CloseLinger). Closing a socket with unread
+	// input would reset it and lose the close frame still in its send queue.
+	lingering atomic.Bool
 }
 
 // Kick implements core.Link.
@@ -165,6 +186,30 @@ func (l *link) Abort() {
 		close(l.quit)
 		l.nc.Close()
 	})
+}
+
+// closeWrite shuts the socket for writing and leaves it to the reader to
+// end the connection; a socket that cannot half-close is closed.
+func (l *link) closeWrite() {
+	if cw, ok := l.nc.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+		l.Abort()
+	}
+}
+
+// Unacked implements core.Unacked: the sweep lingers on while the peer has
+// not acknowledged what the socket sent.
+func (l *link) Unacked() bool {
+	sc, ok := l.nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var un bool
+	rc.Control(func(fd uintptr) { un = fdUnacked(int(fd)) })
+	return un
 }
 
 func (l *link) writeLoop() {
@@ -192,30 +237,13 @@ func (l *link) writeLoop() {
 				return
 			}
 			if closeNow {
+				l.lingering.Store(true)
 				close(l.wrote)
-				l.linger()
+				l.closeWrite()
 				return
 			}
 		}
 	}
-}
-
-// closeLinger is how long a connection whose close frame is out may go on
-// sending before the socket is closed.
-const closeLinger = 250 * time.Millisecond
-
-// linger ends the connection once its close frame is out: it sends FIN and
-// lets the reader drain what the client still sends until the client
-// closes (or closeLinger passes). Closing at once, with the client's bytes
-// unread, would send a reset, which can destroy the close frame in the
-// client's receive queue before it reads it.
-func (l *link) linger() {
-	cw, ok := l.nc.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil {
-		l.Abort()
-		return
-	}
-	time.AfterFunc(closeLinger, l.Abort)
 }
 
 // hijackWriter hands gorilla, when it takes the connection over, a

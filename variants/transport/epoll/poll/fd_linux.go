@@ -98,5 +98,16 @@ func Writev(fd int, bufs [][]byte, iov *IOV) (int, error) {
 // hang-up and closes it.
 func Shutdown(fd int) error { return unix.Shutdown(fd, unix.SHUT_RDWR) }
 
+// ShutdownWrite shuts the sending side of a socket: the peer gets FIN after
+// the bytes queued; reading goes on (a lingering close).
+func ShutdownWrite(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) }
+
+// Unacked reports whether the socket's send queue holds bytes (or a FIN)
+// the peer has not acknowledged (SIOCOUTQ).
+func Unacked(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
+	return err == nil && n > 0
+}
+
 // Close closes fd.
 func Close(fd int) error { return unix.Close(fd) }

@@ -25,5 +25,11 @@ func Writev(int, [][]byte, *IOV) (int, error) { return 0, ErrUnsupported }
 // Shutdown returns ErrUnsupported.
 func Shutdown(int) error { return ErrUnsupported }
 
+// ShutdownWrite returns ErrUnsupported.
+func ShutdownWrite(int) error { return ErrUnsupported }
+
+// Unacked reports false.
+func Unacked(int) bool { return false }
+
 // Close returns ErrUnsupported.
 func Close(int) error { return ErrUnsupported }
