@@ -103,8 +103,9 @@ func unacked(link Link) bool {
 func (c *Conn) expAt() int64 { return c.exp.Load() }
 
 // Drain queues close 1001 `going away` behind what every connection has
-// queued, at once, and waits (bounded by ctx) for the sockets to close;
-// those left are aborted. Each connection closes on its own: one that reads
+// queued, at once, and waits (bounded by ctx) until every close frame is
+// written (or the socket closed); those left, lingering ones included, are
+// aborted. Each connection closes on its own: one that reads
 // nothing delays no one else's 1001. Every pass of the wait closes the
 // connections opened since the last, so an upgrade that completes during
 // the drain gets its 1001 too.
@@ -115,11 +116,18 @@ func (h *Hub) Drain(ctx context.Context) {
 		h.reg.Each(TargetAll, Sub{}, func(c *Conn) { conns = append(conns, c) })
 		return conns
 	}
+	settled := false // every close frame was written at the last pass
 	h.waitUntil(ctx, func() bool {
+		sent := true
 		for _, c := range all() { // outside the registry's locks: CloseWith kicks
 			c.CloseWith(CloseGoingAway, "going away")
+			sent = sent && c.Out.sentSince() != 0
 		}
-		return len(conns) == 0
+		// Once every 1001 is written, one more pass lets the sockets that
+		// close at once go; a shutdown does not wait out the lingers.
+		done := len(conns) == 0 || (sent && settled)
+		settled = sent
+		return done
 	})
 	for _, c := range all() { // Abort may call Closed: outside the registry's locks
 		c.link.Abort()
