@@ -96,7 +96,7 @@ func b64(i int) string {
 // shuts writing only and reads on until the client's close or EOF.
 // Deterministic: the pings are sent after the close frame was written
 // (Stats.ClosesWritten), while the client has not read the stream yet.
-// gws and nbio close at once (their libraries own the socket's end): not
+// The peers (gws: a fixed 250 ms linger; nbio: closes at once) are not
 // tested here.
 func TestSlowConsumerLingers(t *testing.T) {
 	ours := func(a variants.Axes) bool { return !a.Peer() }
