@@ -132,6 +132,8 @@ func (l *loop) read(ec *conn, untilEOF bool) {
 		n, err := poll.Read(ec.fd, l.buf)
 		if n > 0 && !ec.done {
 			ec.feed(l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
+		} else if n > 0 && ec.lingering.Load() {
+			ec.Abort() // parsing stopped at a violation: what follows our close frame (its answer) ends the linger
 		}
 		switch {
 		case errors.Is(err, poll.ErrAgain):
