@@ -24,15 +24,7 @@ func BenchmarkClusterPush(b *testing.B) {
 	for _, nodes := range []int{1, 2} {
 		for _, batch := range []int{1, 100} {
 			b.Run(fmt.Sprintf("nodes=%d/batch=%d", nodes, batch), func(b *testing.B) {
-				var push, sub *st.Server
-				if nodes == 1 {
-					push = st.Start(b, variants.Default, nil)
-					sub = push
-				} else {
-					ns := natstest.Start(b)
-					n := st.StartNodes(b, 2, variants.Default, ns.URL(), nil)
-					push, sub = n[1], n[0]
-				}
+				push, sub := pushAndListen(b, nodes)
 				c := sub.Dial(b)
 				c.Request(1, "bench", "", 1)
 				items := make([]*pushpb.Data, batch)
@@ -56,4 +48,17 @@ func BenchmarkClusterPush(b *testing.B) {
 			})
 		}
 	}
+}
+
+// pushAndListen starts the servers of a cluster benchmark: one node (no
+// broker) that both takes pushes and serves the subscriber, or two nodes
+// through NATS, the first serving the subscriber and the second taking the
+// pushes.
+func pushAndListen(b *testing.B, nodes int) (push, sub *st.Server) {
+	if nodes == 1 {
+		s := st.Start(b, variants.Default, nil)
+		return s, s
+	}
+	n := st.StartNodes(b, 2, variants.Default, natstest.Start(b).URL(), nil)
+	return n[1], n[0]
 }

@@ -8,10 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/gpush/gpush/internal/natstest"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/proto/pushpb"
-	"github.com/gpush/gpush/variants"
 )
 
 // BenchmarkClusterStream: one PushStream of b.N items to a subscriber, on
@@ -24,14 +22,7 @@ import (
 func BenchmarkClusterStream(b *testing.B) {
 	for _, nodes := range []int{1, 2} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
-			var push, sub *st.Server
-			if nodes == 1 {
-				push = st.Start(b, variants.Default, nil)
-				sub = push
-			} else {
-				n := st.StartNodes(b, 2, variants.Default, natstest.Start(b).URL(), nil)
-				push, sub = n[1], n[0]
-			}
+			push, sub := pushAndListen(b, nodes)
 			c := sub.Dial(b)
 			c.Request(1, "bench", "", 1)
 			cl, err := push.Client()
