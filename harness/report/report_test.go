@@ -326,6 +326,12 @@ func TestFloorColumnsAndTargets(t *testing.T) {
 	assert.NotContains(t, md, "| split: victims' lat_p99_ms with attackers ≤ 1.10× without | floor", "the floor is not judged")
 	assert.Contains(t, md, "| floor (floor) | attackers=100 conns=500 rate=50 size=64 | 1, 2 | 1,000,000 | 1.00× |")
 	assert.Contains(t, md, "ahead of peers: flood cpu_us_per_delivery < each peer's | "+prod+" vs centrifugo @ conns=1000 rate=1000 size=64 topics=10 | 0.3 µs | < 12.0 µs | ✅ met")
+
+	assert.Contains(t, md, "## Head to head\n", "the head-to-head table follows the targets")
+	assert.Contains(t, md, "| flood cpu_us_per_delivery @ conns=1000 rate=1000 size=64 topics=10 | 0.3 | 0.25 | 1.20× | 4.00 ("+peer+") | 0.075× | 12.0 | 0.025× |",
+		"ours, the floor, the best library peer and Centrifugo side by side, with the ratios")
+	assert.Contains(t, md, "| idle heapstack_per_conn @ conns_max=4000 | 1,000 | 500 | 2.00× | 3,000 ("+peer+") | 0.333× | — | — |",
+		"a dash where Centrifugo did not run the case")
 }
 
 // TestQuickScaleNotJudged: a run below the targets' scales says so on its

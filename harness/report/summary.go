@@ -45,6 +45,7 @@ func summary(d *data, info runInfo) string {
 	var b strings.Builder
 	writeHeader(&b, d, info)
 	writeTargets(&b, targets(d))
+	writeHeadToHead(&b, d)
 	for _, s := range d.scenarioNames() {
 		writeScenario(&b, d, s)
 	}
