@@ -53,9 +53,9 @@ centrifugo: ## build Centrifugo $(CENTRIFUGO_VERSION) into bin/ (once: kept whil
 bench: build centrifugo ## every scenario x every variant and peer, 3 runs each (< 60 min); results/ and plots
 	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile full -runs 3 -out results $(ARGS)
 
-bench-cluster: build ## the cluster scenario: 1, 2 and 3 nodes side by side, NATS as its own process (Debian's nats-server or bin/gpush-nats), 3 runs
+bench-cluster: build ## the cluster scenario: 1,000 subscribers per node on 1, 2 and 3 nodes, each total on one node and the floor beside, NATS as its own process (Debian's nats-server or bin/gpush-nats), 3 runs
 	$(GO) build -o bin/gpush-nats ./cmd/gpush-nats
-	$(GO) run ./cmd/gpush-bench -server bin/gpushd -scenarios cluster -variants epoll-sharded-batched -profile full -runs 3 -out results/cluster $(ARGS)
+	$(GO) run ./cmd/gpush-bench -server bin/gpushd -scenarios cluster -variants epoll-sharded-batched,floor -profile full -runs 3 -out results/cluster $(ARGS)
 
 bench-quick: build ## every scenario at small scale (< 3 min), into results/quick
 	$(GO) run ./cmd/gpush-bench -server bin/gpushd -profile quick -runs 1 -out results/quick $(ARGS)

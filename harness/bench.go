@@ -137,11 +137,7 @@ func (b *Bench) jobs() []job {
 				case "storm":
 					js = append(js, job{run: run, scenario: sc, variant: v, load: p.Storm})
 				case "cluster":
-					for _, private := range []bool{false, true} {
-						for _, n := range ClusterNodes {
-							js = append(js, job{run: run, scenario: sc, variant: v, load: p.Cluster, nodes: n, private: private})
-						}
-					}
+					js = append(js, clusterJobs(job{run: run, scenario: sc, variant: v}, p.Cluster)...)
 				case "batch":
 					if a, _ := variants.AxesOf(v); a.Policy == "batched" {
 						for _, ms := range p.FlushMs {

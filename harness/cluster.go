@@ -1,17 +1,57 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
 // ClusterNodes are the node counts the cluster scenario measures side by
 // side: one node (no broker) and two and three nodes joined through NATS.
 var ClusterNodes = []int{1, 2, 3}
+
+// clusterJobs are the cluster scenario's cases of one run and variant:
+// the public fan-out at PerNode connections on each of 1, 2 and 3 nodes,
+// each of those totals on fewer nodes too (one node, or two, doing the same
+// total work on this machine's shared cores: the side-by-side the latency
+// and CPU ratios read), PerNode connections all on a second node that only
+// NATS feeds (remote: the hop alone, with one node's work on the machine),
+// then private pushes at Conns in total. An external server (the floor)
+// has no broker: it measures the one-node fan-outs only, the yardstick of
+// what the machine allows at each total.
+func clusterJobs(base job, cl ClusterLoad) []job {
+	var js []job
+	add := func(conns, nodes int, private, remote bool) {
+		if External(base.variant) && (nodes > 1 || private) {
+			return
+		}
+		j := base
+		j.load, j.nodes, j.private, j.remote = cl.Load, nodes, private, remote
+		j.load.Conns = conns
+		js = append(js, j)
+	}
+	per := cmp.Or(cl.PerNode, cl.Conns/ClusterNodes[len(ClusterNodes)-1])
+	for _, total := range ClusterNodes {
+		for _, n := range ClusterNodes[:slices.Index(ClusterNodes, total)+1] {
+			add(per*total, n, false, false)
+		}
+	}
+	add(per, 2, false, true)
+	if cl.Conns != per*ClusterNodes[len(ClusterNodes)-1] {
+		for _, n := range ClusterNodes {
+			add(cl.Conns, n, false, false)
+		}
+	}
+	for _, n := range ClusterNodes {
+		add(cl.Conns, n, true, false)
+	}
+	return js
+}
 
 // FigBrokerCPU is the NATS server's CPU time over a cluster window (also
 // counted in server_cpu_s).
@@ -74,12 +114,18 @@ func (b *Bench) cluster(j job) ([]Row, error) {
 	if j.private {
 		params["private"] = 1
 	}
+	if j.remote {
+		params["remote"] = 1
+	}
 	row := b.row(j, modeParams(params, b.PushMode, b.BatchSize), srvs[0].Config)
 	gens := NewGens(b.Loadgen)
 	defer gens.Stop()
 	topics := topicNames("cluster", max(l.Topics, 1))
-	per := l.Conns / j.nodes
-	for i, s := range srvs {
+	per, subs := l.Conns/j.nodes, srvs
+	if j.remote { // every connection on the last node, the pushes on the first
+		per, subs = l.Conns, srvs[len(srvs)-1:]
+	}
+	for i, s := range subs {
 		c := Cmd{Addr: s.WSAddr, N: per, First: i * per, Topics: topics, PerConn: len(topics), BufSize: readBuf(l.Conns)}
 		if j.private {
 			c.Topics, c.PerConn, c.Private, c.Secret = nil, 0, "inbox", benchSecret
@@ -91,7 +137,7 @@ func (b *Bench) cluster(j job) ([]Row, error) {
 			return []Row{row}, err
 		}
 	}
-	conns := uint64(per * j.nodes)
+	conns := uint64(per * len(subs))
 	plan := Plan{Topics: topics, Rate: b.rate(l), Size: l.Size, Window: b.Profile.Window, Mode: b.PushMode, Batch: b.BatchSize}
 	expect := func(r PushResult) uint64 { return r.Accepted * conns }
 	if j.private {

@@ -33,12 +33,19 @@ func TestClusterTiny(t *testing.T) {
 	}
 	rows, err := b.Run()
 	require.NoError(t, err)
-	require.Len(t, rows, 2*len(ClusterNodes), "public and private rows")
+	// 10 per node: 10 on 1; 20 on 1, 2; 30 on 1, 2, 3; 10 remote on 2; private 30 on 1, 2, 3
+	require.Len(t, rows, 10, "public per-node totals on every node count up to theirs, remote, private")
+	remote := 0
 	for i, r := range rows {
 		f := r.Figures
-		nodes := ClusterNodes[i%len(ClusterNodes)]
-		assert.Equal(t, float64(nodes), r.Params["nodes"])
-		assert.Equal(t, i >= len(ClusterNodes), r.Params["private"] == 1, "public rows first, then private")
+		nodes := r.Params["nodes"]
+		assert.Equal(t, i >= 7, r.Params["private"] == 1, "public rows first, then private")
+		if r.Params["remote"] != 1 {
+			assert.LessOrEqual(t, nodes, r.Params["conns"]/10, "%s: at least 10 connections per node", r.Case)
+		} else {
+			remote++
+			assert.Equal(t, []float64{2, 10}, []float64{nodes, r.Params["conns"]}, "the remote case: 10 connections, all on the second node")
+		}
 		for _, n := range r.Notes {
 			assert.NotContains(t, n, "error:", r.Case)
 		}
@@ -54,4 +61,5 @@ func TestClusterTiny(t *testing.T) {
 			assert.NotContains(t, r.Config, "broker", "one node runs without a broker")
 		}
 	}
+	assert.Equal(t, 1, remote, "one remote case")
 }

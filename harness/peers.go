@@ -13,7 +13,7 @@ const (
 // the floor serves what needs no protocol (every connection gets every
 // push); Centrifugo what its protocol and API can carry as ours does.
 var externalScenarios = map[string]map[string]bool{
-	Floor:      {"idle": true, "fanout": true, "flood": true, "split": true},
+	Floor:      {"idle": true, "fanout": true, "flood": true, "split": true, "cluster": true}, // cluster: one node, public fan-out
 	Centrifugo: {"idle": true, "fanout": true, "flood": true, "private": true},
 }
 

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -101,4 +102,26 @@ func spin(t *testing.T, d time.Duration) {
 	}
 	for start := now(); now()-start < d; {
 	}
+}
+
+// TestClusterJobs: every per-node total on every node count up to its own,
+// the remote case, private pushes; the floor measures one node only.
+func TestClusterJobs(t *testing.T) {
+	cl := ClusterLoad{Load: Load{Conns: 3000, Rate: 20}, PerNode: 1000}
+	name := func(js []job) []string {
+		var s []string
+		for _, j := range js {
+			s = append(s, fmt.Sprintf("%d/%d r%v p%v", j.load.Conns, j.nodes, j.remote, j.private))
+		}
+		return s
+	}
+	assert.Equal(t, []string{
+		"1000/1 rfalse pfalse", "2000/1 rfalse pfalse", "2000/2 rfalse pfalse",
+		"3000/1 rfalse pfalse", "3000/2 rfalse pfalse", "3000/3 rfalse pfalse",
+		"1000/2 rtrue pfalse", "3000/1 rfalse ptrue", "3000/2 rfalse ptrue", "3000/3 rfalse ptrue",
+	}, name(clusterJobs(job{variant: "epoll-sharded-batched"}, cl)))
+	assert.Equal(t, []string{"1000/1 rfalse pfalse", "2000/1 rfalse pfalse", "3000/1 rfalse pfalse"},
+		name(clusterJobs(job{variant: Floor}, cl)), "the floor: one node, public")
+	cl.Conns = 6000
+	assert.Contains(t, name(clusterJobs(job{variant: "epoll-sharded-batched"}, cl)), "6000/3 rfalse pfalse", "another same total")
 }

@@ -363,3 +363,34 @@ func TestQuickScaleNotJudged(t *testing.T) {
 	assert.Contains(t, md, "not judged at this scale | applies from conns=500; this case has 200 |")
 	assert.Contains(t, md, "| private: cpu_us_per_push ≤ 20 us through a batch of 100 | "+prod+" @ batch=100 lanes=8 rate=300 size=64 users=300 | — | — | not judged at this scale | applies from users=1,000; this case has 300 |")
 }
+
+// TestClusterTargets: the p99 at 1,000 subscribers per node against the
+// flush interval + 10 ms and against one node at the same total, the CPU
+// per delivery of three nodes against one node's; smaller cases not judged.
+func TestClusterTargets(t *testing.T) {
+	var rs rowSet
+	cluster := func(conns, nodes, remote, p99, cpuUs float64) {
+		p := map[string]float64{"conns": conns, "nodes": nodes, "size": 64, "rate": 20}
+		if remote == 1 {
+			p["remote"] = 1
+		}
+		rs.add("cluster", prod, 1, p, traffic(p99, cpuUs, 0.5))
+	}
+	cluster(1000, 1, 0, 18, 6)
+	cluster(1000, 2, 1, 19, 7)
+	cluster(3000, 1, 0, 30, 6)
+	cluster(3000, 3, 0, 39, 10)
+	cluster(300, 1, 0, 15, 6)
+	cluster(300, 3, 0, 16, 6)
+	out := t.TempDir()
+	require.NoError(t, Build(writeRaw(t, rs), out))
+	b, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	require.NoError(t, err)
+	md := string(b)
+	assert.Contains(t, md, "| cluster: lat_p99_ms ≤ flush interval + 10 ms at 1,000 subscribers per node | "+prod+" @ conns=1000 nodes=2 rate=20 remote=1 size=64 | 19.0 ms | ≤ 20.0 ms | ✅ met |")
+	assert.Contains(t, md, "| cluster: lat_p99_ms ≤ flush interval + 10 ms at 1,000 subscribers per node | "+prod+" @ conns=3000 nodes=3 rate=20 size=64 | 39.0 ms | ≤ 20.0 ms | ❌ **MISSED** |")
+	assert.Contains(t, md, "| cluster: lat_p99_ms at 1,000 per node ≤ 1.2× one node's at the same total | "+prod+" @ conns=3000 nodes=3 rate=20 size=64 | 1.30× | ≤ 1.20× | ❌ **MISSED** |")
+	assert.Contains(t, md, "| cluster: cpu_us_per_delivery on 3 nodes ≤ 1.5× one node's at the same total | "+prod+" @ conns=3000 nodes=3 rate=20 size=64 | 1.67× | ≤ 1.50× | ❌ **MISSED** |")
+	assert.Contains(t, md, "| cluster: cpu_us_per_delivery on 3 nodes ≤ 1.5× one node's at the same total | "+prod+" @ conns=300 nodes=3 rate=20 size=64 | — | — | not judged at this scale | applies from conns=3,000; this case has 300 |")
+	assert.NotContains(t, md, "lat_p99_ms ≤ flush interval + 10 ms at 1,000 subscribers per node | "+prod+" @ conns=300 ", "cases at 100 per node are left out when the run has 1,000 per node")
+}

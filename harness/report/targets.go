@@ -112,6 +112,7 @@ func targets(d *data) []mark {
 	ms = append(ms, privateTargets(d)...)
 	ms = append(ms, aheadTargets(d)...)
 	ms = append(ms, floorTargets(d)...)
+	ms = append(ms, clusterTargets(d)...)
 	for i := range ms {
 		gate(&ms[i])
 	}
