@@ -15,26 +15,27 @@ import (
 // conn is one connection of a loop: a raw descriptor, the parser's state and
 // the core connection. Idle, it holds no buffer and no goroutine.
 type conn struct {
-	fd int
-	l  *loop
-	c  *core.Conn
+	l *loop
+	c *core.Conn
 
 	// Owned by the loop goroutine (and by Upgrade before the loop knows fd).
 	p    wsframe.Parser
-	done bool // reading stopped: a close frame or a protocol error came
-	gone bool // closed and forgotten
+	fd   int32 // a descriptor is an int, but a small one: 4 bytes keep conn in the 128-byte size class
+	done bool  // reading stopped: a close frame or a protocol error came
+	gone bool  // closed and forgotten
 
 	closed bool        // fd is closed: write nothing; guarded by wmu
 	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it (docs/locking.md)
 
-	// Lingering close: once the close frame is written (lingering), the
+	// Lingering close: once the close frame is written (stLingering), the
 	// socket is shut for writing only and the loop reads on, discarding,
 	// until the peer's close frame or EOF (or the hub's sweep aborts it
 	// after Limits.CloseLinger): closing a socket with unread input would
 	// reset it and lose the close frame still in the send queue. When the
-	// peer's close came first (peerClosed), both sides are done: shut both.
-	lingering  atomic.Bool
-	peerClosed atomic.Bool
+	// peer's close came first (stPeerClosed), both sides are done: shut
+	// both. One word for both bits: each side sets its bit and sees the
+	// other's in the same atomic step.
+	state atomic.Uint32
 
 	// A socket known to be full gets no writev until EPOLLOUT: outGen counts
 	// the EPOLLOUT edges (the loop adds one before it kicks), and a writer
@@ -49,6 +50,18 @@ type conn struct {
 	// pay for a queue. Set and appended to by the loop only.
 	side atomic.Pointer[sideQueue]
 }
+
+// conn.state bits.
+const (
+	stLingering  uint32 = 1 << iota // our close frame is written
+	stPeerClosed                    // the peer's close frame came
+)
+
+// lingering reports whether our close frame is written.
+func (ec *conn) lingering() bool { return ec.state.Load()&stLingering != 0 }
+
+// sock is the descriptor as the poll package takes it.
+func (ec *conn) sock() int { return int(ec.fd) }
 
 // sideQueue holds the requests that wait for a connection's own goroutine.
 // It has no bound of its own: each request was counted against the rate
@@ -88,7 +101,7 @@ func (ec *conn) feed(b []byte) {
 
 // onFrame handles one complete message or control frame.
 func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
-	if ec.lingering.Load() {
+	if ec.lingering() {
 		return ec.lingerFrame(op)
 	}
 	ec.c.Touch() // idle means no complete frame: the bytes of an unfinished one do not count
@@ -124,12 +137,11 @@ func (ec *conn) lingerFrame(op ws.OpCode) error {
 }
 
 // peerClose records the peer's close frame; when ours is written already,
-// both sides are done: shut the socket, the loop closes it. closeWritten
-// stores lingering before it loads peerClosed, and this the other way
-// round, so one of the two sees the other.
+// both sides are done: shut the socket, the loop closes it. It and
+// closeWritten set their bits in one word, so one of the two sees the
+// other.
 func (ec *conn) peerClose() {
-	ec.peerClosed.Store(true)
-	if ec.lingering.Load() {
+	if ec.state.Or(stPeerClosed)&stLingering != 0 {
 		ec.Abort()
 	}
 }
@@ -236,7 +248,7 @@ func (ec *conn) flush() {
 			return
 		}
 		gen := ec.outGen.Load()
-		n, err := poll.Writev(ec.fd, bufs, &sc.iov)
+		n, err := poll.Writev(ec.sock(), bufs, &sc.iov)
 		clear(bufs)
 		st.Writes.Add(1)
 		if n > 0 {
@@ -251,7 +263,7 @@ func (ec *conn) flush() {
 			return
 		}
 		if err != nil {
-			poll.Shutdown(ec.fd)
+			poll.Shutdown(ec.sock())
 			return
 		}
 	}
@@ -263,12 +275,11 @@ func (ec *conn) flush() {
 // and let the loop read on. A peer close that the loop handles meanwhile
 // sees lingering and shuts both sides itself.
 func (ec *conn) closeWritten() {
-	ec.lingering.Store(true)
-	if ec.peerClosed.Load() {
-		poll.Shutdown(ec.fd)
+	if ec.state.Or(stLingering)&stPeerClosed != 0 {
+		poll.Shutdown(ec.sock())
 		return
 	}
-	poll.ShutdownWrite(ec.fd)
+	poll.ShutdownWrite(ec.sock())
 }
 
 // Unacked implements core.Unacked: the sweep lingers on while the peer has
@@ -276,7 +287,7 @@ func (ec *conn) closeWritten() {
 func (ec *conn) Unacked() bool {
 	ec.wmu.Lock()
 	defer ec.wmu.Unlock()
-	return !ec.closed && poll.Unacked(ec.fd)
+	return !ec.closed && poll.Unacked(ec.sock())
 }
 
 // Abort implements core.Link: the loop sees the hang-up and closes.
@@ -284,6 +295,6 @@ func (ec *conn) Abort() {
 	ec.wmu.Lock()
 	defer ec.wmu.Unlock()
 	if !ec.closed {
-		poll.Shutdown(ec.fd)
+		poll.Shutdown(ec.sock())
 	}
 }

@@ -37,7 +37,7 @@ func newLoop(t *Transport) (*loop, error) {
 // attach makes fd a connection of this loop. early holds bytes the client
 // sent right after the handshake; they are parsed before the loop watches fd.
 func (l *loop) attach(fd int, early []byte) {
-	ec := &conn{fd: fd, l: l}
+	ec := &conn{fd: int32(fd), l: l}
 	ec.p.Reset(ec.parserConfig())
 	// Hub.Open registers the connection before it returns, and a push may
 	// Kick it at once: ec.c must be set before any writer reads it. Writers
@@ -129,10 +129,10 @@ func (l *loop) read(ec *conn, untilEOF bool) {
 	ec.c.Hold() // the replies to what this turn reads leave in one kick
 	defer ec.c.Release()
 	for range readsPerTurn {
-		n, err := poll.Read(ec.fd, l.buf)
+		n, err := poll.Read(ec.sock(), l.buf)
 		if n > 0 && !ec.done {
 			ec.feed(l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
-		} else if n > 0 && ec.lingering.Load() {
+		} else if n > 0 && ec.lingering() {
 			ec.Abort() // parsing stopped at a violation: what follows our close frame (its answer) ends the linger
 		}
 		switch {
@@ -157,7 +157,7 @@ func (l *loop) close(ec *conn) {
 	ec.gone = true
 	ec.wmu.Lock()
 	ec.closed = true
-	poll.Close(ec.fd)
+	poll.Close(ec.sock())
 	ec.wmu.Unlock()
 	l.mu.Lock()
 	delete(l.conns, ec.c.ID())
