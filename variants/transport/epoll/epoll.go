@@ -29,8 +29,6 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	mu     sync.Mutex // guards next
-	next   int
 }
 
 // New starts one event loop per GOMAXPROCS. It returns poll.ErrUnsupported
@@ -76,11 +74,7 @@ func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	t.mu.Lock()
-	l := t.loops[t.next%len(t.loops)]
-	t.next++
-	t.mu.Unlock()
-	l.attach(fd, early)
+	t.loops[fd%len(t.loops)].attach(fd, early) // by fd: each loop's table is dense (loop.conns)
 }
 
 // buffered returns the bytes the handshake reader read past the request:

@@ -3,6 +3,7 @@ package epoll
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/gpush/gpush/core/wsframe"
@@ -20,8 +21,13 @@ type loop struct {
 	p   *poll.Poller
 	buf []byte // the read buffer, used by the loop goroutine only
 
-	mu    sync.Mutex       // guards conns
-	conns map[uint64]*conn // by core.Conn ID, which fd reuse cannot confuse
+	mu sync.Mutex // guards conns
+	// conns is indexed by fd / len(t.loops): a loop holds the descriptors
+	// with fd % len(t.loops) == its index (Upgrade), and descriptors are
+	// small dense ints, so the table is dense: 8 bytes and no hashing per
+	// connection. An event's key (connKey) also carries the connection's
+	// ID, which fd reuse cannot confuse.
+	conns []*conn
 
 	again []*conn // connections with more to read than one turn took
 }
@@ -31,7 +37,36 @@ func newLoop(t *Transport) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loop{t: t, p: p, buf: make([]byte, readBufSize), conns: make(map[uint64]*conn)}, nil
+	return &loop{t: t, p: p, buf: make([]byte, readBufSize)}, nil
+}
+
+// slot is ec's index in conns.
+func (l *loop) slot(ec *conn) int { return int(ec.fd) / len(l.t.loops) }
+
+// connKey is ec's epoll key: the descriptor in the low 32 bits, the low 32
+// bits of the connection's ID in the high ones.
+func connKey(ec *conn) uint64 { return uint64(uint32(ec.fd)) | ec.c.ID()<<32 }
+
+// put enters ec in conns, growing the table as needed. l.mu is held.
+func (l *loop) put(ec *conn) {
+	i := l.slot(ec)
+	if i >= len(l.conns) {
+		l.conns = slices.Grow(l.conns, i+1-len(l.conns))[:i+1]
+	}
+	l.conns[i] = ec
+}
+
+// lookup returns the connection of an event's key, or nil when it is
+// closed. l.mu is held.
+func (l *loop) lookup(key uint64) *conn {
+	i := int(int32(uint32(key))) / len(l.t.loops)
+	if i >= len(l.conns) {
+		return nil
+	}
+	if ec := l.conns[i]; ec != nil && connKey(ec) == key {
+		return ec
+	}
+	return nil
 }
 
 // attach makes fd a connection of this loop. early holds bytes the client
@@ -51,9 +86,9 @@ func (l *loop) attach(fd int, early []byte) {
 		ec.feed(early)
 	}
 	l.mu.Lock()
-	l.conns[ec.c.ID()] = ec
+	l.put(ec)
 	l.mu.Unlock()
-	if err := l.p.Add(fd, ec.c.ID()); err != nil {
+	if err := l.p.Add(fd, connKey(ec)); err != nil {
 		l.close(ec)
 	}
 }
@@ -86,7 +121,7 @@ func (l *loop) run() {
 func (l *loop) serve(events []poll.Event, batch []*conn) []*conn {
 	l.mu.Lock()
 	for _, ev := range events {
-		batch = append(batch, l.conns[ev.Key]) // nil: closed meanwhile
+		batch = append(batch, l.lookup(ev.Key)) // nil: closed meanwhile
 	}
 	l.mu.Unlock()
 	for i, ev := range events {
@@ -160,7 +195,9 @@ func (l *loop) close(ec *conn) {
 	poll.Close(ec.sock())
 	ec.wmu.Unlock()
 	l.mu.Lock()
-	delete(l.conns, ec.c.ID())
+	if i := l.slot(ec); l.conns[i] == ec {
+		l.conns[i] = nil
+	}
 	l.mu.Unlock()
 	ec.p.Reset(wsframe.Config{})
 	l.t.hub.Closed(ec.c)
@@ -168,9 +205,11 @@ func (l *loop) close(ec *conn) {
 
 func (l *loop) closeAll() {
 	l.mu.Lock()
-	all := make([]*conn, 0, len(l.conns))
+	var all []*conn
 	for _, ec := range l.conns {
-		all = append(all, ec)
+		if ec != nil {
+			all = append(all, ec)
+		}
 	}
 	l.mu.Unlock()
 	for _, ec := range all {
