@@ -18,7 +18,7 @@ func NewGlobal() *Global { return &Global{x: newIndex()} }
 // Add implements core.Registry.
 func (g *Global) Add(c *core.Conn) {
 	g.mu.Lock()
-	g.x.all[c] = struct{}{}
+	g.x.all.add(c)
 	g.mu.Unlock()
 }
 
@@ -29,7 +29,7 @@ func (g *Global) Remove(c *core.Conn, subs []core.Sub) {
 	for _, s := range subs {
 		g.x.unsubscribe(s, c)
 	}
-	delete(g.x.all, c)
+	g.x.all.remove(c)
 }
 
 // Subscribe implements core.Registry.
@@ -57,5 +57,5 @@ func (g *Global) Each(t core.Target, s core.Sub, fn func(*core.Conn)) int {
 func (g *Global) Len() int {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return len(g.x.all)
+	return g.x.all.n
 }
