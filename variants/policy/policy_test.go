@@ -271,14 +271,20 @@ func TestBatchedDefaults(t *testing.T) {
 	assert.Positive(t, cfg.Flushers, "zero Flushers means GOMAXPROCS")
 }
 
-// TestNextFlush (issue 11): the flush deadline follows the interval's beat,
-// not the end of the last flush: a flush that took part of the interval
-// leaves the next deadline where it was, and one that took longer than the
-// interval makes the next flush immediate, not one more interval late.
+// TestNextFlush (issues 11 and 12): the flush deadline follows the
+// interval's beat, not the end of the last flush: a flush that took part of
+// the interval leaves the next deadline where it was. A flush that ended
+// later than interval/lateGap before the beat (the flushers are saturated)
+// is followed by a gap of interval/lateGap, not by another flush at once,
+// so that frames gather: a frame's wait grows by at most that gap, not by
+// a whole interval.
 func TestNextFlush(t *testing.T) {
 	const iv = 10 * time.Millisecond
+	gap := iv / lateGap
 	last := time.Unix(1000, 0)
 	assert.Equal(t, last.Add(iv), nextFlush(last, last.Add(iv/4), iv), "a short flush: one interval after the last deadline")
-	assert.Equal(t, last.Add(3*iv), nextFlush(last, last.Add(3*iv), iv), "a flush of three intervals: at once")
-	assert.Equal(t, last.Add(iv), nextFlush(last, last.Add(iv), iv), "a flush of exactly one interval: at once")
+	assert.Equal(t, last.Add(iv), nextFlush(last, last.Add(iv-gap), iv), "a flush that leaves exactly the gap: on the beat")
+	assert.Equal(t, last.Add(iv-gap/2).Add(gap), nextFlush(last, last.Add(iv-gap/2), iv), "a flush that ends closer to the beat than the gap: the gap after it")
+	assert.Equal(t, last.Add(iv).Add(gap), nextFlush(last, last.Add(iv), iv), "a flush of exactly one interval: the gap after it")
+	assert.Equal(t, last.Add(3*iv).Add(gap), nextFlush(last, last.Add(3*iv), iv), "a flush of three intervals: the gap after it, not another interval")
 }
