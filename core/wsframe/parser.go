@@ -2,6 +2,7 @@ package wsframe
 
 import (
 	"encoding/binary"
+	"math"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -20,7 +21,7 @@ type Config struct {
 	// assembled message, in bytes; over it Feed returns ErrTooBig (close
 	// 1009) as soon as a frame header says so. 0 or less means
 	// DefaultMaxMessage. Control frames may always carry
-	// MaxControlPayload bytes.
+	// MaxControlPayload bytes. Above math.MaxInt32 it is math.MaxInt32.
 	MaxMessage int
 	// Client selects the client side: frames come from a server and must
 	// not be masked (ErrMasked). When false, frames come from a client and
@@ -66,11 +67,14 @@ type Handler func(op ws.OpCode, payload []byte) error
 // the same checks in the same order, so the result never depends on how
 // the stream was cut.
 type Parser struct {
-	acc    *[]byte // pooled buffer of the incomplete frame or message; nil when none
-	max    int     // Config.MaxMessage
-	length int     // payload length of the current frame
-	pos    int     // payload bytes of the current frame consumed
-	msgLen int     // bytes of the open data message held in acc
+	acc *[]byte // pooled buffer of the incomplete frame or message; nil when none
+	// Lengths are 32-bit: a frame or message beyond the limit, which is
+	// below 2 GiB, is refused before its length is stored, and a Parser is
+	// kept per connection.
+	max    int32 // Config.MaxMessage, at most math.MaxInt32
+	length int32 // payload length of the current frame
+	pos    int32 // payload bytes of the current frame consumed
+	msgLen int32 // bytes of the open data message held in acc
 
 	mask  [4]byte         // mask key of the current frame
 	hdr   [maxHeader]byte // header bytes received so far
@@ -95,7 +99,7 @@ const (
 // in the middle of a message so its buffer is reused.
 func (p *Parser) Reset(c Config) {
 	p.release()
-	*p = Parser{max: c.MaxMessage, cli: c.Client}
+	*p = Parser{max: int32(min(c.MaxMessage, math.MaxInt32)), cli: c.Client}
 }
 
 // Buffered reports the payload bytes held for an incomplete frame or
@@ -266,7 +270,7 @@ func (p *Parser) begin(h []byte) {
 	if h[1]&maskBit != 0 {
 		copy(p.mask[:], h[len(h)-4:])
 	}
-	p.length = int(PayloadLen(h))
+	p.length = int32(PayloadLen(h)) // checkLength bounded it by limit() or MaxControlPayload
 	p.pos = 0
 	p.nhdr = 0
 	p.state = stPayload
@@ -279,16 +283,16 @@ func (p *Parser) begin(h []byte) {
 // readPayload consumes payload bytes of the current frame from b, possibly
 // none, and completes the frame when its last byte is in.
 func (p *Parser) readPayload(b []byte, h Handler) (int, error) {
-	n := min(p.length-p.pos, len(b))
+	n := min(int(p.length-p.pos), len(b))
 	chunk := b[:n]
 	if !p.cli && n > 0 {
-		ws.Cipher(chunk, p.mask, p.pos)
+		ws.Cipher(chunk, p.mask, int(p.pos))
 	}
-	if p.pos == 0 && n == p.length && p.single() {
+	if p.pos == 0 && n == int(p.length) && p.single() {
 		p.state = stHeader
 		return n, p.deliver(chunk, h)
 	}
-	p.pos += n
+	p.pos += int32(n)
 	if err := p.hold(chunk); err != nil {
 		return n, err
 	}
@@ -420,7 +424,7 @@ func (p *Parser) fail() {
 
 func (p *Parser) limit() int {
 	if p.max > 0 {
-		return p.max
+		return int(p.max)
 	}
 	return DefaultMaxMessage
 }
