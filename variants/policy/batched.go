@@ -67,7 +67,10 @@ func (b *Batched) Queued(c *core.Conn, pending int) bool {
 		c.Stats().Flushes.Add(1)
 		return true // the hub writes it once the walk is over
 	}
-	if c.Scheduled.CompareAndSwap(false, true) {
+	// Load first: the flag is set for all but the first frame of a batch,
+	// and a CompareAndSwap, even a failing one, is a locked instruction
+	// (a full fence) per delivery.
+	if !c.Scheduled.Load() && c.Scheduled.CompareAndSwap(false, true) {
 		b.flushers[c.ID()%uint64(len(b.flushers))].add(c)
 	}
 	return false
