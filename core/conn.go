@@ -30,13 +30,14 @@ type Conn struct {
 	active    atomic.Int64  // unix ns of the last frame from the client
 	Scheduled atomic.Bool   // owned by the write policy: queued for a flush
 	flags     atomic.Uint32 // flagGone, flagHolding, flagOwed
-	// exp is the credential expiry, unix ns, 0 = none. Written under mu;
-	// the sweep reads it without mu, as it holds registry locks
-	// (docs/locking.md).
-	exp atomic.Int64
+	// who is the logged-in user and credential expiry, nil when not logged
+	// in: behind a pointer, so that a connection that never logs in does
+	// not carry them (Conn stays in the 176-byte size class). Replaced,
+	// never modified, under mu; the sweep reads it without mu, as it holds
+	// registry locks (docs/locking.md).
+	who atomic.Pointer[identity]
 
 	mu     sync.Mutex // guards the session fields below; taken before registry locks (docs/locking.md)
-	uid    string     // logged-in user, "" when not logged in
 	tokens float32    // request rate bucket: up to the rate, refilled at the rate
 	flood  float32    // flood bucket: up to twice the rate, refilled at twice the rate
 	refill int64      // unix ns of the last refill of both
@@ -48,6 +49,20 @@ type Conn struct {
 	// with either: a push checks, under Out.mu, that the connection holds
 	// the subscription at the moment it queues the frame (docs/locking.md).
 	subs []unique.Handle[Sub]
+}
+
+// identity is a login: immutable once stored in Conn.who.
+type identity struct {
+	uid string // the user
+	exp int64  // credential expiry, unix ns, 0 = none
+}
+
+// uidNow returns the logged-in user id, or "", without taking c.mu.
+func (c *Conn) uidNow() string {
+	if w := c.who.Load(); w != nil {
+		return w.uid
+	}
+	return ""
 }
 
 // Conn.flags bits.
@@ -74,7 +89,7 @@ func (c *Conn) Touch() { c.active.Store(time.Now().UnixNano()) }
 func (c *Conn) UID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.uid
+	return c.uidNow()
 }
 
 // send queues a push's frame and tells the write policy. A frame for a

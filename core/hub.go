@@ -91,11 +91,9 @@ func (h *Hub) Closed(c *Conn) {
 	c.Out.mu.Lock()
 	c.subs = nil
 	c.Out.mu.Unlock()
-	if c.uid != "" {
+	if w := c.who.Swap(nil); w != nil && w.uid != "" {
 		h.stats.LoggedIn.Add(-1)
 	}
-	c.uid = ""
-	c.exp.Store(0)
 	h.reg.Remove(c, subs)
 	for _, s := range subs {
 		h.release(s)

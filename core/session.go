@@ -122,7 +122,7 @@ func (c *Conn) apply(ctx context.Context, req Request) (int, string) {
 		return StatusOK, ""
 	case OpSubscribePrivate, OpUnsubscribePriv:
 		c.mu.Lock()
-		uid := c.uid
+		uid := c.uidNow()
 		c.mu.Unlock()
 		if uid == "" { // logged out meanwhile by expiry
 			return StatusUnauthorized, "login required"
@@ -199,7 +199,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request, s Sub) (int, string) 
 	if c.isGone() {
 		return StatusOK, ""
 	}
-	if s.UID != "" && s.UID != c.uid { // logged out (expiry) since apply read the uid
+	if s.UID != "" && s.UID != c.uidNow() { // logged out (expiry) since apply read the uid
 		return StatusUnauthorized, "login required"
 	}
 	have := c.holds(s)
@@ -322,15 +322,17 @@ func (c *Conn) login(ctx context.Context, cred string) (int, string) {
 	if c.isGone() { // closed while the Authenticator ran: Hub.Closed has settled its books
 		return StatusOK, ""
 	}
-	if c.uid != id.UID {
+	if c.uidNow() != id.UID {
 		c.logoutLocked()
-		c.uid = id.UID
-		c.hub.stats.LoggedIn.Add(1)
+		if id.UID != "" {
+			c.hub.stats.LoggedIn.Add(1)
+		}
 	}
-	c.exp.Store(0)
+	w := &identity{uid: id.UID}
 	if !id.Expires.IsZero() {
-		c.exp.Store(id.Expires.UnixNano())
+		w.exp = id.Expires.UnixNano()
 	}
+	c.who.Store(w)
 	return StatusOK, ""
 }
 
@@ -347,18 +349,16 @@ func (c *Conn) logoutLocked() {
 			c.dropSub(i)
 		}
 	}
-	if c.uid != "" {
+	if w := c.who.Swap(nil); w != nil && w.uid != "" {
 		c.hub.stats.LoggedIn.Add(-1)
 	}
-	c.uid = ""
-	c.exp.Store(0)
 }
 
 // expire logs the connection out when its credential has expired by now,
 // and tells the client.
 func (c *Conn) expire(now int64) {
 	c.mu.Lock()
-	if e := c.exp.Load(); e == 0 || e > now {
+	if e := c.expAt(); e == 0 || e > now {
 		c.mu.Unlock()
 		return
 	}

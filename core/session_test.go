@@ -418,7 +418,7 @@ func TestSessionPrivateSubscribeRacingExpiry(t *testing.T) {
 	c, l := h.open()
 	h.request(c, l, `{"code":3,"data":"user:alice"}`)
 	s := Sub{UID: c.UID(), Topic: "orders"} // apply has read the uid
-	c.exp.Store(1)
+	c.who.Store(&identity{uid: c.UID(), exp: 1})
 	c.expire(time.Now().UnixNano()) // the sweep logs out
 	require.Empty(t, c.UID(), "precondition: logged out")
 	status, _ := c.subscribe(context.Background(), Request{Code: OpSubscribePrivate}, s) // apply goes on

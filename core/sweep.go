@@ -100,7 +100,12 @@ func unacked(link Link) bool {
 
 // expAt returns the credential expiry without taking c.mu: the sweep calls
 // it under registry read locks, and c.mu comes before those (docs/locking.md).
-func (c *Conn) expAt() int64 { return c.exp.Load() }
+func (c *Conn) expAt() int64 {
+	if w := c.who.Load(); w != nil {
+		return w.exp
+	}
+	return 0
+}
 
 // Drain queues close 1001 `going away` behind what every connection has
 // queued, at once, and waits (bounded by ctx) until every close frame is
