@@ -102,7 +102,8 @@ func (n *natsProc) stop() {
 // are users instead, each subscribed to its private channel, and the pushes
 // go to random users (most of them on other nodes than the pushing one).
 // CPU counts every process: the nodes and NATS (the others' from just
-// before the window's idle baseline, when they are idle, to its end).
+// before the window's idle baseline, when they are idle, to its end);
+// writes per delivery count every node's socket writes.
 func (b *Bench) cluster(j job) ([]Row, error) {
 	l := j.load
 	srvs, nats, err := b.startCluster(j)
@@ -145,9 +146,12 @@ func (b *Bench) cluster(j job) ([]Row, error) {
 		expect = func(r PushResult) uint64 { return r.Accepted }
 	}
 	others := otherPids(srvs[1:], nats)
-	before := cpuOf(others)
+	before, w0 := cpuOf(others), writesOf(srvs[1:])
 	_, err = b.window(srvs[0], gens, plan, expect, row.Figures)
 	addCPU(row.Figures, cpuOf(others).Sub(before), nats)
+	if d := row.Figures[FigDelivered]; d > 0 {
+		row.Figures[FigWritesPerDelivery] += float64(writesOf(srvs[1:])-w0) / d
+	}
 	row.Notes = windowNotes(row.Figures)
 	return []Row{row}, err
 }
@@ -197,6 +201,19 @@ func otherPids(srvs []*Server, nats *natsProc) []int {
 		pids = append(pids, nats.cmd.Process.Pid)
 	}
 	return pids
+}
+
+// writesOf is the write syscalls of the nodes so far, summed (the first
+// node's window figure subtracts its idle baseline; the others' idle
+// writes, a few heartbeats, are counted).
+func writesOf(srvs []*Server) int64 {
+	var n int64
+	for _, s := range srvs {
+		if p, err := SampleProc(s.Pid()); err == nil {
+			n += p.Syscw
+		}
+	}
+	return n
 }
 
 // cpuOf is the CPU seconds of each pid, in order.

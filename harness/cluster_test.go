@@ -54,6 +54,10 @@ func TestClusterTiny(t *testing.T) {
 		assert.Zero(t, f[FigOutOfOrder], r.Case)
 		assert.Positive(t, f[FigCPUPerDelivery], r.Case)
 		assert.Positive(t, f[FigLatP99], r.Case)
+		if r.Params["private"] != 1 {
+			// one frame per push to each connection, each node writing its own: far above the first node alone (under 0.01 in a remote case)
+			assert.Greater(t, f[FigWritesPerDelivery], 0.1, "%s: every node's writes counted", r.Case)
+		}
 		if nodes > 1 {
 			assert.Contains(t, f, FigBrokerCPU, "%s: the NATS process's CPU is counted", r.Case)
 			assert.Equal(t, r.Config["node-id"] != "", true, r.Case)
