@@ -157,7 +157,8 @@ func TestBatchedFlushesWithinBoundedIntervals(t *testing.T) {
 	ok := eventually(func() bool { return f.all.bytes.Load() == int64(2*len(frameOf(p))) }, 20*interval)
 	took := time.Since(start)
 	require.True(t, ok, "both connections written within 20 intervals")
-	assert.GreaterOrEqual(t, took, interval, "the flusher waits one interval for more frames")
+	assert.False(t, start.Add(took).Before(nextBeat(b.flushers[0].origin, start, interval)),
+		"the flusher waits for the interval's next beat for more frames")
 	for i, l := range f.links {
 		assert.Equal(t, frameOf(p), l.written(), "conn %d got the frame", i)
 		assert.Equal(t, int64(1), l.kicks.Load(), "conn %d kicked once by the flusher", i)
@@ -269,6 +270,23 @@ func TestBatchedDefaults(t *testing.T) {
 	assert.Equal(t, DefaultFlushInterval, cfg.Interval, "zero Interval means the default")
 	assert.Equal(t, DefaultFlushBytes, cfg.Bytes, "zero Bytes means the default")
 	assert.Positive(t, cfg.Flushers, "zero Flushers means GOMAXPROCS")
+}
+
+// TestNextBeat (issue 13): after a sleep the first flush falls on the
+// grid origin + k*interval, strictly after now and at most one interval
+// later, so a lone frame waits half an interval on average, never more than
+// one.
+func TestNextBeat(t *testing.T) {
+	const iv = 10 * time.Millisecond
+	origin := time.Unix(1000, 0)
+	assert.Equal(t, origin.Add(iv), nextBeat(origin, origin, iv), "on a beat: the next one")
+	assert.Equal(t, origin.Add(iv), nextBeat(origin, origin.Add(iv/4), iv), "a quarter in: three quarters to wait")
+	assert.Equal(t, origin.Add(5*iv), nextBeat(origin, origin.Add(4*iv+iv-1), iv), "just before a beat: that beat")
+	assert.Equal(t, origin.Add(6*iv), nextBeat(origin, origin.Add(5*iv), iv), "exactly on a later beat: the one after")
+	for _, d := range []time.Duration{0, 1, iv / 3, iv - 1, 7*iv + 3} {
+		next := nextBeat(origin, origin.Add(d), iv)
+		assert.True(t, next.After(origin.Add(d)) && !next.After(origin.Add(d+iv)), "%v: within (now, now+interval]", d)
+	}
 }
 
 // TestNextFlush (issues 11 and 12): the flush deadline follows the
