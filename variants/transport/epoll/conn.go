@@ -218,6 +218,39 @@ const maxIOV = 1024
 type scratch struct {
 	iov  poll.IOV
 	bufs [maxIOV][]byte
+	flat []byte    // the frames of one write copied together (flatMax)
+	one  [1][]byte // flat, as the one buffer of a write
+}
+
+// flatMax bounds a write whose frames are copied into one buffer and
+// written with write(2): below it, copying is cheaper than handing the
+// kernel one iovec per frame (BenchmarkWriteFrames: 20-29% less per frame;
+// in interleaved floods 0.925 of writev's CPU per delivery, the median of
+// 14 pairs, issue 12).
+const flatMax = 16 << 10
+
+// gather returns bufs as one buffer of sc's when they are several and
+// small together, else bufs itself.
+func (sc *scratch) gather(bufs [][]byte) [][]byte {
+	if len(bufs) < 2 {
+		return bufs
+	}
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	if n > flatMax {
+		return bufs
+	}
+	if sc.flat == nil {
+		sc.flat = make([]byte, 0, flatMax)
+	}
+	sc.flat = sc.flat[:0]
+	for _, b := range bufs {
+		sc.flat = append(sc.flat, b...)
+	}
+	sc.one[0] = sc.flat
+	return sc.one[:]
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -248,7 +281,7 @@ func (ec *conn) flush() {
 			return
 		}
 		gen := ec.outGen.Load()
-		n, err := poll.Writev(ec.sock(), bufs, &sc.iov)
+		n, err := poll.Writev(ec.sock(), sc.gather(bufs), &sc.iov)
 		clear(bufs)
 		st.Writes.Add(1)
 		if n > 0 {

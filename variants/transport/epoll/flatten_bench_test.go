@@ -22,9 +22,10 @@ import (
 // writer's wall time per frame, the kernel's loopback delivery included.
 //
 // Measured on the 2-core machine (docs/results.md, hot path): the copy is
-// 20-29% cheaper per frame here, but interleaved floods with it in
-// conn.flush showed no gain (median ratio 0.985 over 14 pairs), so the
-// transport keeps writev.
+// 20-29% cheaper per frame here. Interleaved floods with it in conn.flush
+// first showed no gain (median ratio 0.985 over 14 pairs), later, with
+// raw write syscalls and on a more loaded machine, 0.925 (14 pairs), so
+// conn.flush copies a write's frames up to flatMax (scratch.gather).
 func BenchmarkWriteFrames(b *testing.B) {
 	for _, frames := range []int{8, 40, 200} {
 		for _, mode := range []string{"writev", "flat"} {
@@ -43,25 +44,16 @@ func benchWriteFrames(b *testing.B, frames int, flat bool) {
 		bufs[i] = frame
 	}
 	var iov poll.IOV
-	var buf []byte
+	sc := new(scratch)
 	b.ResetTimer()
 	for range b.N {
 		out := bufs
 		if flat {
-			buf = flatten(buf[:0], bufs)
-			out = [][]byte{buf}
+			out = sc.gather(bufs)
 		}
 		writeAll(b, fd, out, &iov)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*frames), "ns/frame")
-}
-
-// flatten appends the frames to dst.
-func flatten(dst []byte, bufs [][]byte) []byte {
-	for _, f := range bufs {
-		dst = append(dst, f...)
-	}
-	return dst
 }
 
 // writeAll writes bufs whole, waiting out a full socket.
