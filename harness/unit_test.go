@@ -107,7 +107,7 @@ func spin(t *testing.T, d time.Duration) {
 // TestClusterJobs: every per-node total on every node count up to its own,
 // the remote case, private pushes; the floor measures one node only.
 func TestClusterJobs(t *testing.T) {
-	cl := ClusterLoad{Load: Load{Conns: 3000, Rate: 20}, PerNode: 1000}
+	cl := ClusterLoad{Load: Load{Conns: 3000, Rate: 19}, PerNode: 1000}
 	name := func(js []job) []string {
 		var s []string
 		for _, j := range js {
