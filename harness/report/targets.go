@@ -51,6 +51,7 @@ type mark struct {
 	Measured bool
 	Why      string // when not measured, or not judged
 	Small    bool   // the case is below the smallest the target applies to: not judged
+	Note     string // after the margin of a measured mark: how to read it
 	at       *cell  // the case judged, when there is one
 }
 
@@ -78,11 +79,20 @@ func (m mark) result() string {
 	return "❌ **MISSED**"
 }
 
-// margin says by how much the value meets or misses its limit.
+// margin says by how much the value meets or misses its limit, and the
+// mark's note.
 func (m mark) margin() string {
 	if !m.Measured || m.Small {
 		return m.Why
 	}
+	if m.Note != "" {
+		return m.amount() + "; " + m.Note
+	}
+	return m.amount()
+}
+
+// amount is the distance of a measured value to its limit.
+func (m mark) amount() string {
 	d := math.Abs(m.Value - m.Limit)
 	pct := ""
 	if m.Limit != 0 {
