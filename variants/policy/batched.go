@@ -47,9 +47,12 @@ func NewBatched(cfg BatchConfig) *Batched {
 		cfg.Flushers = runtime.GOMAXPROCS(0)
 	}
 	b := &Batched{cfg: cfg, stop: make(chan struct{})}
-	origin := time.Now() // one beat for every flusher
-	for range cfg.Flushers {
-		f := &flusher{interval: cfg.Interval, origin: origin, wake: make(chan struct{}, 1)}
+	origin := time.Now()
+	for i := range cfg.Flushers {
+		// each flusher's beat a fraction of the interval after the last's,
+		// so that the flushers do not all write at the same instants
+		off := cfg.Interval * time.Duration(i) / time.Duration(cfg.Flushers)
+		f := &flusher{interval: cfg.Interval, origin: origin.Add(off), wake: make(chan struct{}, 1)}
 		b.flushers = append(b.flushers, f)
 		b.wg.Add(1)
 		go func() {
@@ -92,6 +95,7 @@ func (b *Batched) Close() error {
 type flusher struct {
 	interval time.Duration
 	origin   time.Time // the beat's phase: flushes after a sleep fall on origin + k*interval
+	last     time.Time // when the last flush ended (owned by the run goroutine)
 	wake     chan struct{}
 
 	mu    sync.Mutex // guards dirty
@@ -127,7 +131,7 @@ func (f *flusher) run(stop <-chan struct{}) {
 			return
 		case <-f.wake:
 		}
-		for next := nextBeat(f.origin, time.Now(), f.interval); ; {
+		for next := firstDeadline(f.origin, f.last, time.Now(), f.interval); ; {
 			t.Reset(time.Until(next))
 			select {
 			case <-stop:
@@ -136,6 +140,7 @@ func (f *flusher) run(stop <-chan struct{}) {
 			case <-t.C:
 			}
 			f.flush()
+			f.last = time.Now()
 			if !f.dirtyNow() {
 				break // sleep until a connection is dirty again
 			}
@@ -144,8 +149,21 @@ func (f *flusher) run(stop <-chan struct{}) {
 	}
 }
 
-// nextBeat is the first flush deadline after a sleep: the next beat of the
-// grid origin + k*interval strictly after now. A frame then waits at most
+// firstDeadline is the first flush deadline after a sleep: the next beat
+// (nextBeat), but never less than one interval after the last flush
+// ended, so that a flusher that slept only briefly between floods of
+// frames (saturated) lets a whole interval's frames gather instead of
+// flushing again soon with a few.
+func firstDeadline(origin, last, now time.Time, interval time.Duration) time.Time {
+	next := nextBeat(origin, now, interval)
+	if keep := last.Add(interval); keep.After(next) {
+		return keep
+	}
+	return next
+}
+
+// nextBeat is the next beat of the grid origin + k*interval strictly
+// after now. A frame then waits at most
 // one interval, as with a deadline one interval after the first frame, but
 // a lone push waits half an interval on average instead of a whole one
 // (issue 13: p99 at 1,000 subscribers per node).

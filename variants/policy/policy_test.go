@@ -289,6 +289,24 @@ func TestNextBeat(t *testing.T) {
 	}
 }
 
+// TestFirstDeadline (issues 12 and 13): after a long sleep the next beat;
+// after a short one, no sooner than one interval after the last flush
+// ended (a saturated flusher lets a whole interval's frames gather), never
+// later than one interval after now.
+func TestFirstDeadline(t *testing.T) {
+	const iv = 10 * time.Millisecond
+	origin := time.Unix(1000, 0)
+	assert.Equal(t, origin.Add(6*iv), firstDeadline(origin, time.Time{}, origin.Add(5*iv+iv/4), iv), "never flushed: the next beat")
+	assert.Equal(t, origin.Add(6*iv), firstDeadline(origin, origin.Add(2*iv), origin.Add(5*iv+iv/4), iv), "long asleep: the next beat")
+	last := origin.Add(5*iv + iv/2) // a flush ended off the grid
+	assert.Equal(t, last.Add(iv), firstDeadline(origin, last, last.Add(iv/10), iv), "a short sleep: one interval after the last flush ended, not the beat just ahead")
+	for _, nap := range []time.Duration{0, iv / 3, iv, 3 * iv} {
+		now := last.Add(nap)
+		d := firstDeadline(origin, last, now, iv)
+		assert.True(t, d.After(now) && !d.After(now.Add(iv)) && !d.Before(last.Add(iv)), "nap %v: within (now, now+interval], not before last+interval", nap)
+	}
+}
+
 // TestNextFlush (issues 11 and 12): the flush deadline follows the
 // interval's beat, not the end of the last flush: a flush that took part of
 // the interval leaves the next deadline where it was. A flush that ended
