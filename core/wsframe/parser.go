@@ -99,7 +99,7 @@ const (
 // in the middle of a message so its buffer is reused.
 func (p *Parser) Reset(c Config) {
 	p.release()
-	*p = Parser{max: int32(min(c.MaxMessage, math.MaxInt32)), cli: c.Client}
+	*p = Parser{max: int32(min(max(c.MaxMessage, 0), math.MaxInt32)), cli: c.Client} // 0: the default
 }
 
 // Buffered reports the payload bytes held for an incomplete frame or

@@ -287,6 +287,16 @@ func TestHugeMaxMessageClamped(t *testing.T) {
 	assert.ErrorIs(t, p.Feed(hdr, nil), ErrTooBig)
 }
 
+// A negative MaxMessage means the default, however large its magnitude:
+// the clamp to 32 bits must not wrap it into a small positive limit.
+func TestNegativeMaxMessageIsDefault(t *testing.T) {
+	for _, m := range []int{-1, -(1 << 32) + 5, -(1 << 40)} {
+		var p Parser
+		p.Reset(Config{MaxMessage: m})
+		assert.Equal(t, DefaultMaxMessage, p.limit(), "MaxMessage %d", m)
+	}
+}
+
 func TestZeroCopyWholeFrame(t *testing.T) {
 	in := cat(mf(ws.OpText, fin, "hello"), mf(ws.OpPing, fin, "p"), mf(ws.OpBinary, fin, pattern(300)))
 	offsets := []int{6, 6 + 5 + 6, 6 + 5 + 6 + 1 + 8}

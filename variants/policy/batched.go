@@ -163,12 +163,18 @@ func firstDeadline(origin, last, now time.Time, interval time.Duration) time.Tim
 }
 
 // nextBeat is the next beat of the grid origin + k*interval strictly
-// after now. A frame then waits at most
+// after now, for any integer k (a flusher's origin starts up to one
+// interval in the future, NewBatched). A frame then waits at most
 // one interval, as with a deadline one interval after the first frame, but
 // a lone push waits half an interval on average instead of a whole one
 // (issue 13: p99 at 1,000 subscribers per node).
 func nextBeat(origin, now time.Time, interval time.Duration) time.Time {
-	return origin.Add((now.Sub(origin)/interval + 1) * interval)
+	d := now.Sub(origin)
+	k := d / interval // rounds toward zero: floor it for a now before origin
+	if d < 0 && d%interval != 0 {
+		k--
+	}
+	return origin.Add((k + 1) * interval)
 }
 
 // lateGap divides the interval into the least time between the end of one

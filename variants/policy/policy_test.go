@@ -283,7 +283,9 @@ func TestNextBeat(t *testing.T) {
 	assert.Equal(t, origin.Add(iv), nextBeat(origin, origin.Add(iv/4), iv), "a quarter in: three quarters to wait")
 	assert.Equal(t, origin.Add(5*iv), nextBeat(origin, origin.Add(4*iv+iv-1), iv), "just before a beat: that beat")
 	assert.Equal(t, origin.Add(6*iv), nextBeat(origin, origin.Add(5*iv), iv), "exactly on a later beat: the one after")
-	for _, d := range []time.Duration{0, 1, iv / 3, iv - 1, 7*iv + 3} {
+	assert.Equal(t, origin, nextBeat(origin, origin.Add(-iv/4), iv), "before a future origin: the origin itself")
+	assert.Equal(t, origin.Add(-iv), nextBeat(origin, origin.Add(-2*iv), iv), "exactly on an earlier beat: the one after")
+	for _, d := range []time.Duration{-7*iv - 3, -iv, -iv / 3, -1, 0, 1, iv / 3, iv - 1, 7*iv + 3} {
 		next := nextBeat(origin, origin.Add(d), iv)
 		assert.True(t, next.After(origin.Add(d)) && !next.After(origin.Add(d+iv)), "%v: within (now, now+interval]", d)
 	}
