@@ -134,20 +134,28 @@ func (l *fakeLink) Kick() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if drain(&l.c.Out, func(b []byte) { l.log = append(l.log, b...) }) {
+		l.closed.Store(true)
+		go l.hub.Closed(l.c)
+	}
+}
+
+// drain writes out everything pending in o, as a socket that takes every
+// byte would, handing each buffer to wrote; it reports whether the close
+// frame went out (Advance's closeNow), and stops there.
+func drain(o *Outbox, wrote func([]byte)) (closeNow bool) {
 	for {
-		bufs := l.c.Out.Peek(nil, 16)
+		bufs := o.Peek(nil, 16)
 		if len(bufs) == 0 {
-			return
+			return false
 		}
 		n := 0
 		for _, b := range bufs {
-			l.log = append(l.log, b...)
+			wrote(b)
 			n += len(b)
 		}
-		if _, closeNow := l.c.Out.Advance(n); closeNow {
-			l.closed.Store(true)
-			go l.hub.Closed(l.c)
-			return
+		if _, closeNow := o.Advance(n); closeNow {
+			return true
 		}
 	}
 }

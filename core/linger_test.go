@@ -18,17 +18,7 @@ type lingerLink struct {
 }
 
 func (l *lingerLink) Kick() {
-	for {
-		bufs := l.c.Out.Peek(nil, 16)
-		if len(bufs) == 0 {
-			return
-		}
-		n := 0
-		for _, b := range bufs {
-			n += len(b)
-		}
-		l.c.Out.Advance(n) // the close frame out: linger, no Hub.Closed
-	}
+	drain(&l.c.Out, func([]byte) {}) // the close frame out: linger, no Hub.Closed
 }
 
 func (l *lingerLink) Abort()        { l.aborts.Add(1) }
