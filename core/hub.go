@@ -171,12 +171,17 @@ func (h *Hub) fanOut(t Target, s Sub, frame []byte) int {
 
 // queueAll queues frame for the recipients and lists in kl those to kick.
 func (h *Hub) queueAll(t Target, s Sub, frame []byte, kl *kickList) int {
+	// The key is made at the first recipient: interning a subscription no
+	// connection holds (a push to an empty channel, common on a cluster
+	// node) would allocate an entry only to drop it. Each calls fn from
+	// one goroutine.
 	var key unique.Handle[Sub]
-	if t != TargetAll {
-		key = subKey(s)
-	}
+	made := t == TargetAll
 	n := 0
 	h.reg.Each(t, s, func(c *Conn) {
+		if !made {
+			key, made = subKey(s), true
+		}
 		queued, kick := c.send(frame, t, key)
 		if queued {
 			n++

@@ -402,24 +402,30 @@ func (o *Outbox) Pending() int {
 // stalledSince returns when the socket last accepted bytes while some were
 // pending, or 0 when nothing is pending.
 func (o *Outbox) stalledSince() int64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.queued == 0 && o.state != outClosing {
-		return 0
-	}
-	return o.since
+	stalled, _ := o.writeTimes()
+	return stalled
 }
 
 // sentSince returns when the close frame was written (the transport is
 // lingering: it reads and discards until the peer closes), or 0 when it was
 // not.
 func (o *Outbox) sentSince() int64 {
+	_, sent := o.writeTimes()
+	return sent
+}
+
+// writeTimes is stalledSince and sentSince under one lock (the sweep asks
+// both of every connection).
+func (o *Outbox) writeTimes() (stalled, sent int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.state != outClosed {
-		return 0
+	if o.queued != 0 || o.state == outClosing {
+		stalled = o.since
 	}
-	return o.since
+	if o.state == outClosed {
+		sent = o.since
+	}
+	return stalled, sent
 }
 
 // markClosed stops the outbox for good and drops what it holds.

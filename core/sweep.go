@@ -36,6 +36,7 @@ func (h *Hub) sweepLoop() {
 type sweepAction struct {
 	c    *Conn
 	kind uint8
+	sent int64 // actLinger: when the close frame was written
 }
 
 const (
@@ -51,16 +52,17 @@ func (h *Hub) sweep(now int64) {
 	linger := now - int64(h.lim.CloseLinger)
 	var acts []sweepAction
 	h.reg.Each(TargetAll, Sub{}, func(c *Conn) {
-		if s := c.Out.stalledSince(); s != 0 && s < stall {
-			acts = append(acts, sweepAction{c, actStalled})
-		} else if s := c.Out.sentSince(); s != 0 {
-			if s < linger {
-				acts = append(acts, sweepAction{c, actLinger})
+		stalled, sent := c.Out.writeTimes()
+		if stalled != 0 && stalled < stall {
+			acts = append(acts, sweepAction{c, actStalled, 0})
+		} else if sent != 0 {
+			if sent < linger {
+				acts = append(acts, sweepAction{c, actLinger, sent})
 			}
 		} else if c.active.Load() < idle {
-			acts = append(acts, sweepAction{c, actIdle})
+			acts = append(acts, sweepAction{c, actIdle, 0})
 		} else if e := c.expAt(); e != 0 && e <= now {
-			acts = append(acts, sweepAction{c, actExpire})
+			acts = append(acts, sweepAction{c, actExpire, 0})
 		}
 	})
 	for _, a := range acts { // outside the registry's locks
@@ -74,7 +76,7 @@ func (h *Hub) sweep(now int64) {
 		case actExpire:
 			a.c.expire(now)
 		case actLinger: // past the linger, and the peer has the close frame or had the write timeout to take it
-			if a.c.Out.sentSince() < stall || !unacked(a.c.link) {
+			if a.sent < stall || !unacked(a.c.link) {
 				a.c.link.Abort()
 			}
 		}

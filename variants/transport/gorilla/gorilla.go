@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
 // Transport upgrades HTTP requests to WebSocket connections served by
@@ -208,7 +209,7 @@ func (l *link) Unacked() bool {
 		return false
 	}
 	var un bool
-	rc.Control(func(fd uintptr) { un = fdUnacked(int(fd)) })
+	rc.Control(func(fd uintptr) { un = poll.Unacked(int(fd)) })
 	return un
 }
 
