@@ -49,28 +49,16 @@ func (s *service) PushStream(stream pushpb.Push_PushStreamServer) error {
 func (s *service) streamInTurn(stream pushpb.Push_PushStreamServer) error {
 	ctx := stream.Context()
 	reply := &pushpb.BatchReply{}
-	// d is reused: Unmarshal resets it and copies the payload out.
-	var d pushpb.Data
-	for i := uint64(0); ; i++ {
-		err := stream.RecvMsg(&d)
-		if errors.Is(err, io.EOF) {
-			return stream.SendAndClose(reply)
-		}
-		if err != nil {
-			return err
-		}
-		p := toPush(&d)
-		ok, err := s.streamItem(reply, i, p)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
+	err := s.readStream(stream, reply, func(p core.Push) error {
 		if err := s.pub.Publish(ctx, p); err != nil {
 			return publishError(err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	return stream.SendAndClose(reply)
 }
 
 // streamGathered has a reader goroutine receive and check the items while
@@ -84,7 +72,14 @@ func (s *service) streamGathered(stream pushpb.Push_PushStreamServer) error {
 	reply := &pushpb.BatchReply{}
 	readErr := make(chan error, 1)
 	go func() {
-		readErr <- s.readStream(stream, reply, in, done)
+		readErr <- s.readStream(stream, reply, func(p core.Push) error {
+			select {
+			case in <- p:
+				return nil
+			case <-done:
+				return context.Canceled
+			}
+		})
 		close(in)
 	}()
 	batch := make([]core.Push, 0, streamGather)
@@ -120,29 +115,27 @@ func gather(batch []core.Push, in <-chan core.Push) []core.Push {
 
 // readStream receives a stream's items until the client closes its side
 // (nil) or an error ends the stream, lists refused items in reply, and
-// sends accepted ones on in, unless done closes first.
-func (s *service) readStream(stream pushpb.Push_PushStreamServer, reply *pushpb.BatchReply, in chan<- core.Push, done <-chan struct{}) error {
+// hands accepted ones to accept, whose error ends the stream.
+func (s *service) readStream(stream pushpb.Push_PushStreamServer, reply *pushpb.BatchReply, accept func(core.Push) error) error {
+	// d is reused: Unmarshal resets it and copies the payload out.
+	var d pushpb.Data
 	for i := uint64(0); ; i++ {
-		d := new(pushpb.Data)
-		err := stream.RecvMsg(d)
+		err := stream.RecvMsg(&d)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		p := toPush(d)
+		p := toPush(&d)
 		ok, err := s.streamItem(reply, i, p)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			continue
-		}
-		select {
-		case in <- p:
-		case <-done:
-			return context.Canceled
+		if ok {
+			if err := accept(p); err != nil {
+				return err
+			}
 		}
 	}
 }
