@@ -6,13 +6,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"runtime"
-	"runtime/debug"
-	rtmetrics "runtime/metrics"
 
 	"github.com/gobwas/ws"
 
 	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/internal/memstat"
 	"github.com/gpush/gpush/proto/pushpb"
 )
 
@@ -60,30 +58,18 @@ func frame(b []byte, d *pushpb.Data) []byte {
 	return wsframe.AppendFrame(b, ws.OpBinary, true, d.GetData())
 }
 
-// memoryReport is the part of gpushd's /debug/gpush/memory answer the
-// harness reads; the harness takes the floor's RSS from /proc itself.
-type memoryReport struct {
-	Conns      int64  `json:"conns"`
-	Goroutines int    `json:"goroutines"`
-	HeapBytes  uint64 `json:"heap_bytes"`
-	StackBytes uint64 `json:"stack_bytes"`
-}
-
 // control serves /readyz and /debug/gpush/memory (after a forced GC and a
 // return of free memory to the OS, as gpushd does).
 func (f *floor) control() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/debug/gpush/memory", func(w http.ResponseWriter, _ *http.Request) {
-		runtime.GC()
-		debug.FreeOSMemory()
-		samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
-		rtmetrics.Read(samples)
+		rep := struct { // the fields of gpushd's report the floor has
+			Conns int64 `json:"conns"`
+			memstat.Runtime
+		}{f.count.Load(), memstat.Read()}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(memoryReport{
-			Conns: f.count.Load(), Goroutines: runtime.NumGoroutine(),
-			HeapBytes: samples[0].Value.Uint64(), StackBytes: samples[1].Value.Uint64(),
-		})
+		json.NewEncoder(w).Encode(rep)
 	})
 	return mux
 }

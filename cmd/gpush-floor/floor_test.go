@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/gpush/gpush/core/wsframe"
 )
@@ -42,4 +46,21 @@ func TestScanHalfFrame(t *testing.T) {
 	assert.Zero(t, c.scan(f[:12]))
 	assert.Equal(t, uint64(4000-4), c.skip)
 	assert.Equal(t, 1, c.scan(f[12:]))
+}
+
+// TestMemoryReport: the floor answers /debug/gpush/memory with the fields
+// gpushd's report has (connections, heap, stacks and RSS after a forced
+// collection), so the harness reads both servers alike.
+func TestMemoryReport(t *testing.T) {
+	f := &floor{}
+	f.count.Store(7)
+	rec := httptest.NewRecorder()
+	f.control().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/gpush/memory", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	var rep map[string]float64
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &rep))
+	assert.Equal(t, 7.0, rep["conns"])
+	for _, k := range []string{"goroutines", "heap_bytes", "stack_bytes", "rss_bytes"} {
+		assert.Positive(t, rep[k], k)
+	}
 }

@@ -3,13 +3,8 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"runtime"
-	"runtime/debug"
-	rtmetrics "runtime/metrics"
-	"strconv"
-	"strings"
 
+	"github.com/gpush/gpush/internal/memstat"
 	"github.com/gpush/gpush/pushapi"
 )
 
@@ -17,13 +12,10 @@ import (
 // a return of free memory to the OS: the figures the harness fits per
 // connection.
 type MemoryReport struct {
-	Conns      int64  `json:"conns"`
-	Goroutines int    `json:"goroutines"`
-	HeapBytes  uint64 `json:"heap_bytes"`  // live heap objects
-	StackBytes uint64 `json:"stack_bytes"` // goroutine stacks
-	RSSBytes   uint64 `json:"rss_bytes"`   // VmRSS
-	Writes     int64  `json:"writes"`
-	Deliveries int64  `json:"deliveries"`
+	Conns int64 `json:"conns"`
+	memstat.Runtime
+	Writes     int64 `json:"writes"`
+	Deliveries int64 `json:"deliveries"`
 	// History (0 when off): channels with a sequence, pushes kept, their bytes.
 	HistoryChannels int64 `json:"history_channels"`
 	HistoryPushes   int64 `json:"history_pushes"`
@@ -40,17 +32,11 @@ func (s *Server) memory(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	runtime.GC()
-	debug.FreeOSMemory()
-	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
-	rtmetrics.Read(samples)
+	mem := memstat.Read()
 	st := s.hub.Stats()
 	rep := MemoryReport{
 		Conns:      st.Conns.Load(),
-		Goroutines: runtime.NumGoroutine(),
-		HeapBytes:  samples[0].Value.Uint64(),
-		StackBytes: samples[1].Value.Uint64(),
-		RSSBytes:   vmRSS(),
+		Runtime:    mem,
 		Writes:     st.Writes.Load(),
 		Deliveries: st.Deliveries.Load(),
 
@@ -60,19 +46,4 @@ func (s *Server) memory(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(rep)
-}
-
-// vmRSS reads VmRSS from /proc/self/status, 0 where there is none.
-func vmRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
