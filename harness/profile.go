@@ -2,6 +2,8 @@ package harness
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -120,7 +122,7 @@ type job struct {
 
 // caseName is the sorted parameter string of a job's rows.
 func caseName(params map[string]float64) string {
-	keys := sortedKeys(params)
+	keys := slices.Sorted(maps.Keys(params))
 	s := ""
 	for i, k := range keys {
 		if i > 0 {

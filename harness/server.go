@@ -3,11 +3,12 @@ package harness
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"syscall"
 	"time"
 
@@ -66,13 +67,8 @@ func StartServer(bin, variant string, extra map[string]string) (*Server, error) 
 	for k, v := range extra {
 		s.Config[k] = v
 	}
-	keys := make([]string, 0, len(s.Config))
-	for k := range s.Config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	args := make([]string, 0, len(keys))
-	for _, k := range keys {
+	args := make([]string, 0, len(s.Config))
+	for _, k := range slices.Sorted(maps.Keys(s.Config)) {
 		args = append(args, "-"+k+"="+s.Config[k])
 	}
 	if err := s.launch(bin, args); err != nil {

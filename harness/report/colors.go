@@ -3,7 +3,8 @@ package report
 import (
 	"fmt"
 	"image/color"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gpush/gpush/harness"
@@ -119,7 +120,7 @@ func loadText(d *data, scenario string) string {
 		}
 	}
 	var same, vary []string
-	for _, k := range sortedNames(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		if len(values[k]) == 1 {
 			for v := range values[k] {
 				same = append(same, fmt.Sprintf("%s=%g", k, v))
@@ -151,14 +152,4 @@ func machineText(ms []harness.Machine) string {
 		parts = append(parts, fmt.Sprintf("%d × %s, GOMAXPROCS %d, %s, kernel %s", m.NumCPU, orDash(m.CPUModel), m.GOMAXPROCS, orDash(m.GoVersion), orDash(m.Kernel)))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// sortedNames is the keys of m in order.
-func sortedNames[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
