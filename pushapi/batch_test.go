@@ -193,12 +193,7 @@ func TestPushBatchBadBase64RefusesAll(t *testing.T) {
 func TestPushStream(t *testing.T) {
 	s := start(t, "")
 	alice := user(t, s, "alice")
-	cl, err := s.Client()
-	require.NoError(t, err)
-	ctx, cancel := st.CallContext("")
-	defer cancel()
-	stream, err := cl.PushStream(ctx)
-	require.NoError(t, err)
+	stream := openStream(t, s)
 	items, refused, delivered := mixed(s.Config.Limits.MaxPayload)
 	items = append(items, items...) // the second copy's indices follow the first's
 	for _, d := range items {
@@ -224,12 +219,7 @@ func TestPushStream(t *testing.T) {
 func TestPushStreamOrder(t *testing.T) {
 	s := start(t, "")
 	c := user(t, s, "hana")
-	cl, err := s.Client()
-	require.NoError(t, err)
-	ctx, cancel := st.CallContext("")
-	defer cancel()
-	stream, err := cl.PushStream(ctx)
-	require.NoError(t, err)
+	stream := openStream(t, s)
 	const n = 3000
 	sent := make(chan struct{})
 	go func() {
@@ -256,19 +246,14 @@ func TestPushStreamOrder(t *testing.T) {
 func TestPushStreamTooManyRefused(t *testing.T) {
 	s := start(t, "")
 	c := user(t, s, "erin")
-	cl, err := s.Client()
-	require.NoError(t, err)
-	ctx, cancel := st.CallContext("")
-	defer cancel()
-	stream, err := cl.PushStream(ctx)
-	require.NoError(t, err)
+	stream := openStream(t, s)
 	require.NoError(t, stream.Send(&pushpb.Data{Topic: "news", Data: []byte("first")}))
 	for range 1001 {
 		if stream.Send(&pushpb.Data{Topic: "a b"}) != nil {
 			break // the server ended the stream; CloseAndRecv says why
 		}
 	}
-	_, err = stream.CloseAndRecv()
+	_, err := stream.CloseAndRecv()
 	assert.Equal(t, codes.InvalidArgument, status.Code(err), "over 1,000 refused items ends the stream")
 	assert.Contains(t, status.Convert(err).Message(), "item 1001")
 	expect(t, s, c, "first")
@@ -358,12 +343,7 @@ func TestPushStreamCluster(t *testing.T) {
 	nodes := st.StartNodes(t, 2, "", natstest.Start(t).URL(), func(c *server.Config) { c.JWTSecret = secret })
 	sub, push := nodes[0], nodes[1]
 	c := user(t, sub, "ivan")
-	cl, err := push.Client()
-	require.NoError(t, err)
-	ctx, cancel := st.CallContext("")
-	defer cancel()
-	stream, err := cl.PushStream(ctx)
-	require.NoError(t, err)
+	stream := openStream(t, push)
 	const n = 2000
 	var want []string
 	var refused []uint32
@@ -404,4 +384,16 @@ func TestPushStreamCluster(t *testing.T) {
 	}
 	assert.Equal(t, refused, got, "refused items by stream index")
 	expect(t, push, c)
+}
+
+// openStream opens a PushStream to s, cancelled when the test ends.
+func openStream(t *testing.T, s *st.Server) pushpb.Push_PushStreamClient {
+	t.Helper()
+	cl, err := s.Client()
+	require.NoError(t, err)
+	ctx, cancel := st.CallContext("")
+	t.Cleanup(cancel)
+	stream, err := cl.PushStream(ctx)
+	require.NoError(t, err)
+	return stream
 }
