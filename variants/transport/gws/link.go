@@ -4,7 +4,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/lxzan/gws"
 
@@ -97,19 +96,14 @@ func (l *link) write(bufs [][]byte) (int64, error) {
 	return nb.WriteTo(l.nc)
 }
 
-// closeLinger is how long a connection whose close frame is out may go on
-// sending before the socket is closed.
-const closeLinger = 250 * time.Millisecond
-
 // linger ends the connection once its close frame is out: FIN, then the
-// read loop drains what the client still sends until it closes (or
-// closeLinger passes). Closing at once with the client's bytes unread sends
-// a reset, which can destroy the close frame before the client reads it.
+// read loop drains what the client still sends until it closes, or the
+// hub's sweep aborts it after Limits.CloseLinger, as for every transport.
+// Closing at once with the client's bytes unread sends a reset, which can
+// destroy the close frame before the client reads it.
 func (l *link) linger() {
 	cw, ok := l.nc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		l.Abort()
-		return
 	}
-	time.AfterFunc(closeLinger, l.Abort)
 }
