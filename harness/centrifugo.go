@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,23 +99,11 @@ func StartCentrifugo(bin string) (*Server, error) {
 	s := &Server{WSAddr: ports[0], HTTPAddr: ports[0], exited: make(chan struct{}),
 		Proto: ProtoCentrifugo, kind: Centrifugo, cf: api, Push: api}
 	s.Config = map[string]string{"variant": Centrifugo, "version": binVersion(bin), "addr": ports[0], "config": string(cfg)}
-	return s, s.startCentrifugo(bin, filepath.Join(dir, "config.json"))
-}
-
-// startCentrifugo runs the process and waits for its health endpoint.
-func (s *Server) startCentrifugo(bin, config string) error {
-	s.cmd = exec.Command(bin, "--config", config)
-	s.cmd.Stderr = os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(s.cf.dir)
-		return fmt.Errorf("start %s: %w", bin, err)
+	if err := s.start(bin, "--config", filepath.Join(dir, "config.json")); err != nil {
+		os.RemoveAll(dir) // Stop removed it unless the process never started
+		return nil, err
 	}
-	go func() { s.cmd.Wait(); close(s.exited) }()
-	if err := s.waitReady(15 * time.Second); err != nil {
-		s.Stop()
-		return err
-	}
-	return nil
+	return s, nil
 }
 
 // modes are the push modes the server's API has: all but the stream on

@@ -80,6 +80,23 @@ func StartServer(bin, variant string, extra map[string]string) (*Server, error) 
 // launch starts bin with args, waits until it serves, and dials its push
 // API.
 func (s *Server) launch(bin string, args []string) error {
+	if err := s.start(bin, args...); err != nil {
+		return err
+	}
+	var err error
+	s.grpc, err = grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.Stop()
+		return err
+	}
+	s.Push = pushpb.NewPushClient(s.grpc)
+	return nil
+}
+
+// start runs bin with args as the server's process and waits until it
+// serves (its readiness endpoint answers); a server that does not is
+// stopped.
+func (s *Server) start(bin string, args ...string) error {
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stderr = os.Stderr
 	if err := s.cmd.Start(); err != nil {
@@ -90,13 +107,6 @@ func (s *Server) launch(bin string, args []string) error {
 		s.Stop()
 		return err
 	}
-	var err error
-	s.grpc, err = grpc.NewClient(s.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		s.Stop()
-		return err
-	}
-	s.Push = pushpb.NewPushClient(s.grpc)
 	return nil
 }
 
