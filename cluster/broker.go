@@ -24,11 +24,7 @@ type Config struct {
 	ConfirmTimeout time.Duration // longest wait for a round trip before the link counts as lost (5 s)
 	UnsubDelay     time.Duration // unsubscribe this long after a subject's last local subscriber left (1 s)
 	Queue          int           // pushes buffered between the NATS reader and delivery (65,536); beyond: a link loss
-	// Firehose, for measurement only: the node subscribes every subject of
-	// the prefix (prefix.>) and takes no per-subject interest, so it
-	// receives every push of the cluster (BenchmarkClusterInterest).
-	Firehose bool
-	Logger   *slog.Logger // nil: slog.Default()
+	Logger         *slog.Logger  // nil: slog.Default()
 }
 
 func (c *Config) defaults() {

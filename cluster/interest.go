@@ -22,9 +22,6 @@ type interest struct {
 // subscribes it at the first, and returns once the broker confirmed the
 // subscription with a round trip.
 func (b *Broker) Acquire(ctx context.Context, s core.Sub) error {
-	if b.cfg.Firehose {
-		return b.firehoseUp()
-	}
 	subject := b.subj.of(s)
 	b.mu.Lock()
 	l := b.link.Load()
@@ -89,9 +86,6 @@ func (b *Broker) subscribe(l *link, subject string, in *interest) error {
 // unsubscribed UnsubDelay after its last reference went, unless one is
 // taken again meanwhile.
 func (b *Broker) Release(s core.Sub) {
-	if b.cfg.Firehose {
-		return
-	}
 	subject := b.subj.of(s)
 	b.mu.Lock()
 	if in := b.interest[subject]; in != nil {
@@ -110,24 +104,11 @@ func (b *Broker) releaseLocked(subject string, in *interest) {
 // Interested implements core.Interested: s's subscription is in force, so
 // Acquire would not wait.
 func (b *Broker) Interested(s core.Sub) bool {
-	if b.cfg.Firehose {
-		return b.Up()
-	}
 	subject := b.subj.of(s)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	in := b.interest[subject]
 	return in != nil && in.confirmed && b.link.Load() != nil
-}
-
-// firehoseUp answers Acquire for a firehose node: everything is
-// subscribed while the link is up.
-func (b *Broker) firehoseUp() error {
-	if !b.Up() {
-		b.stats.SubRefused.Add(1)
-		return core.ErrUnavailable
-	}
-	return nil
 }
 
 // sweep unsubscribes the subjects idle for UnsubDelay, and retries those

@@ -145,9 +145,6 @@ func (b *Broker) resubscribe(l *link) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	all := b.subj.of(core.Sub{})
-	if b.cfg.Firehose {
-		all = b.subj.prefix + ">"
-	}
 	if _, err := l.nc.ChanSubscribe(all, l.ch); err != nil {
 		return err
 	}

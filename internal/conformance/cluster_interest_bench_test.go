@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
 	"syscall"
 	"testing"
@@ -8,8 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/cluster"
+	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/internal/natstest"
-	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/proto/pushpb"
 	"github.com/gpush/gpush/variants"
@@ -18,17 +20,23 @@ import (
 // BenchmarkClusterInterest compares per-subject interest with a firehose
 // (every node subscribed to every push) on three nodes whose clients each
 // subscribe to a third of 300 channels: pushes spread over every channel
-// are made on one node in batches of 100. It reports the pushes each node
+// are made on one node in batches of 99. It reports the pushes each node
 // received from the broker per push made, and the CPU time of the whole
 // test process (three nodes, the NATS server, clients, pusher) per push.
+// The firehose is made here, not in the broker: see takeAll.
 //
 //	go test -run '^$' -bench BenchmarkClusterInterest -benchtime 30000x ./internal/conformance/
 func BenchmarkClusterInterest(b *testing.B) {
 	for _, firehose := range []bool{false, true} {
 		b.Run(fmt.Sprintf("firehose=%v", firehose), func(b *testing.B) {
 			ns := natstest.Start(b)
-			nodes := st.StartNodes(b, 3, variants.Default, ns.URL(), func(c *server.Config) { c.BrokerFirehose = firehose })
+			nodes := st.StartNodes(b, 3, variants.Default, ns.URL(), nil)
 			const topics = 300
+			if firehose {
+				for _, n := range nodes {
+					takeAll(b, n.Broker(), topics)
+				}
+			}
 			clients := make([]*st.Client, 3)
 			for i := range clients {
 				clients[i] = nodes[i].Dial(b)
@@ -65,6 +73,19 @@ func BenchmarkClusterInterest(b *testing.B) {
 			b.ReportMetric(float64(received()-r0)/float64(pushes), "node_receptions/push")
 			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(pushes), "cpu_us/push")
 		})
+	}
+}
+
+// takeAll makes br a firehose node for the benchmark's channels c0 ..
+// c<topics-1>: it takes the node's broker interest in every one of them,
+// as if a local client subscribed to each, so the node receives every push
+// made in the cluster, and its hub delivers it to the local subscribers,
+// none for two pushes out of three. The references are held until the
+// node stops.
+func takeAll(b *testing.B, br *cluster.Broker, topics int) {
+	b.Helper()
+	for t := range topics {
+		require.NoError(b, br.Acquire(context.Background(), core.Sub{Topic: fmt.Sprintf("c%d", t)}), "interest in c%d", t)
 	}
 }
 

@@ -20,7 +20,6 @@ func newBroker(cfg Config) (*cluster.Broker, error) {
 		NodeID:     cfg.NodeID,
 		Prefix:     cfg.BrokerPrefix,
 		UnsubDelay: cfg.BrokerUnsubDelay,
-		Firehose:   cfg.BrokerFirehose,
 		Logger:     cfg.Logger,
 	})
 }

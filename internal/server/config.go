@@ -50,7 +50,6 @@ type Config struct {
 	NodeID           string        // names the node (logs, NATS); empty: random
 	BrokerPrefix     string        // NATS subject prefix; empty: cluster.DefaultPrefix
 	BrokerUnsubDelay time.Duration // unsubscribe a subject this long after its last local subscriber; 0: 1 s
-	BrokerFirehose   bool          // measurement only: receive every push of the cluster (cluster.Config.Firehose)
 	Logger           *slog.Logger  // nil: slog.Default()
 	// WrapRegistry, when set, wraps the variant's registry: tests use it to
 	// pause a registry walk at a chosen moment.
