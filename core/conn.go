@@ -32,7 +32,7 @@ type Conn struct {
 	flags     atomic.Uint32 // flagGone, flagHolding, flagOwed
 	// who is the logged-in user and credential expiry, nil when not logged
 	// in: behind a pointer, so that a connection that never logs in does
-	// not carry them (Conn stays in the 176-byte size class). Replaced,
+	// not carry them (Conn stays in its size class, TestConnSize). Replaced,
 	// never modified, under mu; the sweep reads it without mu, as it holds
 	// registry locks (docs/locking.md).
 	who atomic.Pointer[identity]
@@ -105,7 +105,7 @@ func (c *Conn) send(frame []byte, t Target, key unique.Handle[Sub]) (queued, kic
 		c.Out.mu.Unlock()
 		return false, false
 	}
-	pending, err := c.Out.pushLocked(frame, c.hub.lim.MaxQueued)
+	pending, err := c.Out.pushLocked(frame, &c.hub.out)
 	c.Out.mu.Unlock()
 	switch err {
 	case nil:
@@ -156,7 +156,7 @@ func (c *Conn) queue(frame []byte) { c.queueReply(frame, false) }
 
 // queueReply queues a reply (pong: a pong control frame).
 func (c *Conn) queueReply(frame []byte, pong bool) {
-	if err := c.Out.reply(frame, pong, c.hub.lim.MaxQueued); err == ErrSlowConsumer {
+	if err := c.Out.reply(frame, pong, &c.hub.out); err == ErrSlowConsumer {
 		c.hub.stats.SlowConsumers.Add(1)
 		c.hub.stats.countClose(ClosePolicy)
 	}
@@ -204,7 +204,7 @@ func (c *Conn) Pong(payload []byte) {
 // their RFC 6455 code. It reports false when the connection was already
 // closing.
 func (c *Conn) CloseWith(code int, reason string) bool {
-	if !c.Out.closeWith(CloseFrame(code, reason)) {
+	if !c.Out.closeWith(CloseFrame(code, reason), &c.hub.out) {
 		return false
 	}
 	c.hub.stats.countClose(code)
@@ -215,7 +215,7 @@ func (c *Conn) CloseWith(code int, reason string) bool {
 // EchoClose answers a close frame from the client (payload already
 // validated by the transport) with the same status code, as RFC 6455 asks.
 func (c *Conn) EchoClose(code int) {
-	c.Out.closeWith(CloseFrame(code, "")) // code 0: an empty close frame
+	c.Out.closeWith(CloseFrame(code, ""), &c.hub.out) // code 0: an empty close frame
 	c.link.Kick()
 }
 

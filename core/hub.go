@@ -29,6 +29,7 @@ type Config struct {
 type Hub struct {
 	reg    Registry
 	policy Policy
+	out    outConfig // every outbox's limit, coalescing and stats
 	auth   Authenticator
 	lim    Limits
 	format Format
@@ -59,6 +60,7 @@ func NewHub(cfg Config) *Hub {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
+	h.out = outConfig{limit: h.lim.MaxQueued, coalesce: h.policy.Coalesce(), stats: &h.stats}
 	h.hist = newHistory(cfg.History, &h.stats)
 	go h.sweepLoop()
 	return h
@@ -73,8 +75,6 @@ func (h *Hub) Stats() *Stats { return &h.stats }
 // Open registers a new connection, which receives broadcasts from now on.
 func (h *Hub) Open(link Link) *Conn {
 	c := &Conn{id: h.nextID.Add(1), hub: h, link: link}
-	c.Out.stats = &h.stats
-	c.Out.coalesce = h.policy.Coalesce()
 	c.Touch()
 	h.reg.Add(c)
 	h.stats.Conns.Add(1)

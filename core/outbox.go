@@ -25,10 +25,14 @@ const (
 
 // Outbox is one connection's queue of frame bytes that its socket has not
 // accepted yet. Frames are shared by every recipient and never modified: the
-// queue holds slices of them, not copies. An idle outbox holds no buffer:
-// its list of frames comes from a pool when the first frame is queued and
+// queue holds slices of them, not copies. An idle outbox is its lock and a
+// nil pointer: everything that means something only while frames are
+// pending (the frames, the counts, the clocks, the reply at the end) lives
+// in a queue that comes from a pool when the first frame is queued and
 // goes back when the last is written, so a busy connection does not grow a
-// new slice for every batch either.
+// new slice for every batch either. Once the close frame is written, a
+// small queue of its own says when (the sweep ends the linger from it),
+// until the socket is gone.
 //
 // Replies are the exception: they belong to this connection alone, so
 // replies queued one after another, before the writer takes them, are
@@ -44,25 +48,43 @@ const (
 // Any goroutine may Push; one writer at a time (the transport's) calls Peek
 // and Advance.
 type Outbox struct {
-	mu     sync.Mutex // guards the fields of this group; a leaf lock (docs/locking.md)
-	q      *frameList // pending frames, nil when none; q.pending()[0][off:] is next
-	off    int32      // bytes of the head frame already written (a frame is < 2 GiB)
-	peeked uint16     // head frames handed to the writer by the last Peek
+	mu sync.Mutex // guards q and the queue it points to; a leaf lock (docs/locking.md)
+	q  *queue     // nil: open, nothing pending; gone: the socket is gone (markClosed)
+}
+
+// outConfig is what every outbox of a hub shares (Hub.out): passed in by
+// the caller that queues, and kept by the queue for the writer's calls.
+type outConfig struct {
+	limit    int    // memory an outbox may hold (Limits.MaxQueued); 0: none
+	coalesce bool   // a write may carry several frames (Policy.Coalesce)
+	stats    *Stats // where writes are observed; nil in tests
+}
+
+// queue is what an outbox holds while frames are pending (from the pool)
+// and, once its close frame is written, until the socket is gone (a queue
+// of its own, in which only state and since mean something). s[head:] are
+// the pending frames, s[:head] written ones already cleared; s[head][off:]
+// is next.
+type queue struct {
+	s      [][]byte
+	head   int
+	off    int32  // bytes of the head frame already written (a frame is < 2 GiB)
+	pongAt int32  // offset in the last pending frame of the pong that ends it; -1: none
+	peeked uint16 // head frames handed to the writer by the last Peek
 	state  uint8
 	tail   uint8 // what the last pending frame is (tailShared, tailReply, tailMerged)
-	pongAt int32 // offset in the last pending frame of the pong that ends it; -1: none
-
-	// Set by Hub.Open before the connection is registered, then read-only
-	// (beside pongAt, in what would be padding).
-	coalesce bool // a write may carry several frames (Policy.Coalesce)
-
 	queued int   // bytes pending on the wire
 	held   int   // memory pending: every frame's capacity plus slotCost, less off; the limit's figure
-	since  int64 // unix ns of the last progress while bytes were pending
+	since  int64 // unix ns of the last progress while bytes were pending (closed: when the close frame went out)
 	born   int64 // unix ns when the queue last went from empty to pending
 
-	stats *Stats // set by Hub.Open, then read-only: where writes are observed; nil in tests
+	cfg *outConfig // of the call that took the queue from the pool
 }
+
+// gone is the queue of every outbox whose socket is gone (markClosed): it
+// holds nothing, and nothing writes to it, as every change first checks
+// that the outbox is open or has frames pending.
+var gone = &queue{state: outClosed}
 
 // What the last pending frame is.
 const (
@@ -82,237 +104,251 @@ const mergeMax = 16 << 10
 // charge is the memory a pending frame counts for.
 func charge(frame []byte) int { return cap(frame) + slotCost }
 
+// open reports whether the outbox accepts frames. o.mu is held.
+func (o *Outbox) open() bool { return o.q == nil || o.q.state == outOpen }
+
+// take returns the outbox's queue, from the pool when it has none. o.mu is
+// held and the outbox is open.
+func (o *Outbox) take(cfg *outConfig) *queue {
+	if o.q == nil {
+		o.q = queuePool.Get().(*queue)
+		o.q.cfg = cfg
+	}
+	return o.q
+}
+
 // push appends frame. pending is the number of bytes queued afterwards.
-// When the frame would take the queue past limit, push queues nothing,
+// When the frame would take the queue past cfg.limit, push queues nothing,
 // replaces what is pending (but a partly written frame) with close 1008
 // `slow consumer` and returns ErrSlowConsumer.
-func (o *Outbox) push(frame []byte, limit int) (pending int, err error) {
+func (o *Outbox) push(frame []byte, cfg *outConfig) (pending int, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.pushLocked(frame, limit)
+	return o.pushLocked(frame, cfg)
 }
 
 // pushLocked is push with o.mu held.
-func (o *Outbox) pushLocked(frame []byte, limit int) (pending int, err error) {
-	if o.state != outOpen {
-		return o.queued, ErrClosing
+func (o *Outbox) pushLocked(frame []byte, cfg *outConfig) (pending int, err error) {
+	if !o.open() {
+		return o.q.queued, ErrClosing
 	}
-	if limit > 0 && o.held+charge(frame) > limit {
-		o.refuse()
-		return o.queued, ErrSlowConsumer
+	q := o.take(cfg)
+	if cfg.limit > 0 && q.held+charge(frame) > cfg.limit {
+		q.refuse()
+		return q.queued, ErrSlowConsumer
 	}
-	o.appendLocked(frame)
-	o.tail = tailShared
-	return o.queued, nil
+	q.push(frame)
+	q.tail = tailShared
+	return q.queued, nil
 }
 
 // reply appends frame, a reply of this connection's own (pong: a pong
 // control frame), merging it into the reply that ends the queue when the
 // writer has not taken that yet. Errors as push.
-func (o *Outbox) reply(frame []byte, pong bool, limit int) error {
+func (o *Outbox) reply(frame []byte, pong bool, cfg *outConfig) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.state != outOpen {
+	if !o.open() {
 		return ErrClosing
 	}
-	before := o.held
+	q := o.take(cfg)
+	before := q.held
 	switch {
-	case o.tailOpen() && pong && o.pongAt >= 0:
-		o.replaceLast(frame)
-	case o.tailOpen() && len(o.last())+len(frame) <= mergeMax:
-		o.merge(frame, pong)
+	case q.tailOpen() && pong && q.pongAt >= 0:
+		q.replaceLast(frame)
+	case q.tailOpen() && len(q.last())+len(frame) <= mergeMax:
+		q.merge(frame, pong)
 	default:
-		o.appendLocked(frame)
-		o.tail, o.pongAt = tailReply, -1
+		q.push(frame)
+		q.tail, q.pongAt = tailReply, -1
 		if pong {
-			o.pongAt = 0
+			q.pongAt = 0
 		}
 	}
-	if limit > 0 && o.held > limit && o.held > before {
-		o.refuse()
+	if cfg.limit > 0 && q.held > cfg.limit && q.held > before {
+		q.refuse()
 		return ErrSlowConsumer
 	}
 	return nil
 }
 
 // tailOpen reports whether the last pending frame is a reply the writer has
-// not taken: not handed out by the last Peek, not partly written. o.mu is
-// held.
-func (o *Outbox) tailOpen() bool {
-	n := len(o.q.pending())
-	return o.tail != tailShared && n > 0 && n > int(o.peeked) && !(n == 1 && o.off > 0)
+// not taken: not handed out by the last Peek, not partly written.
+func (q *queue) tailOpen() bool {
+	n := len(q.pending())
+	return q.tail != tailShared && n > 0 && n > int(q.peeked) && !(n == 1 && q.off > 0)
 }
 
-// last returns the last pending frame. o.mu is held; one is pending.
-func (o *Outbox) last() []byte { return o.q.s[len(o.q.s)-1] }
+// last returns the last pending frame; one is pending.
+func (q *queue) last() []byte { return q.s[len(q.s)-1] }
 
-// setLast replaces the last pending frame, keeping the counts. o.mu is held.
-func (o *Outbox) setLast(b []byte) {
-	old := o.last()
-	o.held += cap(b) - cap(old)
-	o.queued += len(b) - len(old)
-	o.q.s[len(o.q.s)-1] = b
+// setLast replaces the last pending frame, keeping the counts.
+func (q *queue) setLast(b []byte) {
+	old := q.last()
+	q.held += cap(b) - cap(old)
+	q.queued += len(b) - len(old)
+	q.s[len(q.s)-1] = b
 }
 
 // replaceLast replaces the pong that ends the last frame with frame, a
-// newer pong. o.mu is held.
-func (o *Outbox) replaceLast(frame []byte) {
-	if o.tail == tailReply { // the pong is the whole frame, the caller's
-		o.setLast(frame)
+// newer pong.
+func (q *queue) replaceLast(frame []byte) {
+	if q.tail == tailReply { // the pong is the whole frame, the caller's
+		q.setLast(frame)
 		return
 	}
-	o.setLast(append(o.last()[:o.pongAt], frame...))
+	q.setLast(append(q.last()[:q.pongAt], frame...))
 }
 
 // merge appends frame to the last frame, a reply, first copying that into
-// a buffer of our own unless it is one. o.mu is held.
-func (o *Outbox) merge(frame []byte, pong bool) {
-	b := o.last()
-	if o.tail != tailMerged {
+// a buffer of our own unless it is one.
+func (q *queue) merge(frame []byte, pong bool) {
+	b := q.last()
+	if q.tail != tailMerged {
 		b = append(make([]byte, 0, max(512, 2*(len(b)+len(frame)))), b...)
 	}
-	o.pongAt = -1
+	q.pongAt = -1
 	if pong {
-		o.pongAt = int32(len(b))
+		q.pongAt = int32(len(b))
 	}
-	o.setLast(append(b, frame...))
-	o.tail = tailMerged
+	q.setLast(append(b, frame...))
+	q.tail = tailMerged
 }
 
 // refuse drops what is pending (but what the writer holds) and queues
-// close 1008 `slow consumer` as the last frame. o.mu is held.
-func (o *Outbox) refuse() {
-	o.dropPending()
-	o.appendLocked(closeSlowConsumer)
-	o.tail = tailShared
-	o.state = outClosing
+// close 1008 `slow consumer` as the last frame.
+func (q *queue) refuse() {
+	q.dropPending()
+	q.push(closeSlowConsumer)
+	q.tail = tailShared
+	q.state = outClosing
 }
 
 var closeSlowConsumer = CloseFrame(ClosePolicy, "slow consumer")
 
-// pushGroup appends frames together when they fit under limit beside what
-// is queued, and reports whether it did; else it queues nothing (a
+// pushGroup appends frames together when they fit under cfg.limit beside
+// what is queued, and reports whether it did; else it queues nothing (a
 // recovery's reply and replay: too large a replay is refused, not a slow
 // consumer).
-func (o *Outbox) pushGroup(frames [][]byte, limit int) bool {
+func (o *Outbox) pushGroup(frames [][]byte, cfg *outConfig) bool {
 	n := 0
 	for _, f := range frames {
 		n += charge(f)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.state != outOpen || (limit > 0 && o.held+n > limit) {
+	if !o.open() || (cfg.limit > 0 && o.held()+n > cfg.limit) {
 		return false
 	}
+	q := o.take(cfg)
 	for _, f := range frames {
-		o.appendLocked(f)
+		q.push(f)
 	}
-	o.tail = tailShared
+	q.tail = tailShared
 	return true
 }
 
-// frameList is an outbox's pooled storage: s[head:] are the pending frames,
-// s[:head] written ones already cleared.
-type frameList struct {
-	s    [][]byte
-	head int
+// held is the memory pending. o.mu is held.
+func (o *Outbox) held() int {
+	if o.q == nil {
+		return 0
+	}
+	return o.q.held
 }
 
 // maxPooledFrames bounds the capacity of a list that goes back to the pool:
 // a connection that once held a huge backlog does not pin it for others.
 const maxPooledFrames = 1024
 
-var framePool = sync.Pool{New: func() any { return &frameList{s: make([][]byte, 0, 16)} }}
+var queuePool = sync.Pool{New: func() any { return &queue{s: make([][]byte, 0, 16)} }}
 
 // pending returns the pending frames; q may be nil.
-func (q *frameList) pending() [][]byte {
+func (q *queue) pending() [][]byte {
 	if q == nil {
 		return nil
 	}
 	return q.s[q.head:]
 }
 
-// push appends frame, first moving the pending frames to the front when the
-// written ones take room that append would otherwise copy along.
-func (q *frameList) push(frame []byte) {
+// push appends frame and counts it, first moving the pending frames to the
+// front when the written ones take room that append would otherwise copy
+// along.
+func (q *queue) push(frame []byte) {
+	if q.queued == 0 {
+		q.since = time.Now().UnixNano()
+		q.born = q.since
+	}
 	if len(q.s) == cap(q.s) && q.head > 0 {
 		n := copy(q.s, q.s[q.head:])
 		clear(q.s[n:])
 		q.s, q.head = q.s[:n], 0
 	}
 	q.s = append(q.s, frame)
+	q.queued += len(frame)
+	q.held += charge(frame)
 }
 
-// releaseList gives the frame list back to the pool. o.mu is held.
-func (o *Outbox) releaseList() {
+// release gives the outbox's queue back to the pool and puts next in its
+// place (nil: idle; or the queue of a closed outbox). o.mu is held.
+func (o *Outbox) release(next *queue) {
 	q := o.q
-	if q == nil {
-		return
+	o.q = next
+	if q != nil && q != gone {
+		q.recycle()
 	}
-	o.q = nil
+}
+
+// recycle clears q and gives it back to the pool, unless its list grew
+// past maxPooledFrames.
+func (q *queue) recycle() {
 	clear(q.s)
 	if cap(q.s) > maxPooledFrames {
 		return
 	}
-	q.s, q.head = q.s[:0], 0
-	framePool.Put(q)
+	*q = queue{s: q.s[:0]}
+	queuePool.Put(q)
 }
 
 // closeWith queues frame, a close frame, as the last frame. It reports
 // false when the outbox was not open.
-func (o *Outbox) closeWith(frame []byte) bool {
+func (o *Outbox) closeWith(frame []byte, cfg *outConfig) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.state != outOpen {
+	if !o.open() {
 		return false
 	}
-	o.appendLocked(frame)
-	o.tail = tailShared
-	o.state = outClosing
+	q := o.take(cfg)
+	q.push(frame)
+	q.tail = tailShared
+	q.state = outClosing
 	return true
 }
 
 // dropPending forgets every queued frame but a partly written head, whose
-// rest must still go out to keep the stream framed. o.mu is held.
+// rest must still go out to keep the stream framed.
 //
 // Frames handed to the writer by the last Peek are kept too: a blocking
 // writer may be in the middle of writing them, and dropping them would let
 // Advance count the close frame as written when it was not.
-func (o *Outbox) dropPending() {
-	frames := o.q.pending()
-	keep := min(int(o.peeked), len(frames))
-	if o.off > 0 && len(frames) > 0 {
+func (q *queue) dropPending() {
+	frames := q.pending()
+	keep := min(int(q.peeked), len(frames))
+	if q.off > 0 && len(frames) > 0 {
 		keep = max(keep, 1)
 	}
 	clear(frames[keep:])
-	o.queued, o.held = -int(o.off), -int(o.off)
+	q.queued, q.held = -int(q.off), -int(q.off)
 	for _, f := range frames[:keep] {
-		o.queued += len(f)
-		o.held += charge(f)
+		q.queued += len(f)
+		q.held += charge(f)
 	}
-	if o.q == nil {
-		return
+	q.s = q.s[:q.head+keep]
+	if cap(q.s) > 2*keep+16 { // give back the room a long backlog took, now
+		spare := queuePool.Get().(*queue) // swap lists with a pooled queue
+		spare.s, q.s = q.s, append(spare.s[:0], q.s[q.head:]...)
+		q.head = 0
+		spare.recycle()
 	}
-	o.q.s = o.q.s[:o.q.head+keep]
-	if cap(o.q.s) > 2*keep+16 { // give back the room a long backlog took, now
-		q := framePool.Get().(*frameList)
-		q.s = append(q.s[:0], o.q.s[o.q.head:]...)
-		o.releaseList()
-		o.q = q
-	}
-}
-
-func (o *Outbox) appendLocked(frame []byte) {
-	if o.queued == 0 {
-		o.since = time.Now().UnixNano()
-		o.born = o.since
-	}
-	if o.q == nil {
-		o.q = framePool.Get().(*frameList)
-	}
-	o.q.push(frame)
-	o.queued += len(frame)
-	o.held += charge(frame)
 }
 
 // Peek appends to dst the pending bytes, as slices of the shared frames:
@@ -321,13 +357,14 @@ func (o *Outbox) appendLocked(frame []byte) {
 func (o *Outbox) Peek(dst [][]byte, max int) [][]byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	frames := o.q.pending()
+	q := o.q
+	frames := q.pending()
 	if len(frames) == 0 {
 		return dst
 	}
 	n := len(dst)
-	dst = append(dst, frames[0][o.off:])
-	if o.coalesce {
+	dst = append(dst, frames[0][q.off:])
+	if q.cfg.coalesce {
 		for _, f := range frames[1:] {
 			if len(dst) >= max {
 				break
@@ -335,7 +372,7 @@ func (o *Outbox) Peek(dst [][]byte, max int) [][]byte {
 			dst = append(dst, f)
 		}
 	}
-	o.peeked = uint16(min(len(dst)-n, math.MaxUint16))
+	q.peeked = uint16(min(len(dst)-n, math.MaxUint16))
 	return dst
 }
 
@@ -345,49 +382,54 @@ func (o *Outbox) Peek(dst [][]byte, max int) [][]byte {
 func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	q := o.q
+	if q == nil || q.state == outClosed {
+		return true, false
+	}
 	wrote := n > 0
 	if wrote {
-		o.since = time.Now().UnixNano()
+		q.since = time.Now().UnixNano()
 	}
-	o.peeked = 0
-	o.queued -= n
-	if done := o.dropWritten(n); o.stats != nil && done > 0 {
-		o.stats.Batch.observePow2(BatchBounds, int64(done))
+	q.peeked = 0
+	q.queued -= n
+	stats := q.cfg.stats
+	if done := q.dropWritten(n); stats != nil && done > 0 {
+		stats.Batch.observePow2(BatchBounds, int64(done))
 	}
-	if len(o.q.pending()) > 0 {
+	if len(q.pending()) > 0 {
 		return false, false
 	}
-	if o.stats != nil && wrote {
-		o.stats.Latency.observe(LatencyBounds, o.since-o.born)
+	if stats != nil && wrote {
+		stats.Latency.observe(LatencyBounds, q.since-q.born)
 	}
-	o.releaseList() // an idle connection holds no queue
-	o.queued, o.held, o.tail = 0, 0, tailShared
-	closeNow = o.state == outClosing
-	if closeNow {
-		o.state = outClosed
-		if o.stats != nil {
-			o.stats.ClosesWritten.Add(1)
-		}
+	if q.state == outOpen {
+		o.release(nil) // an idle connection holds no queue
+		return true, false
 	}
-	return true, closeNow
+	if stats != nil {
+		stats.ClosesWritten.Add(1)
+	}
+	// Lingering: the sweep needs only when the close frame went out.
+	o.release(&queue{state: outClosed, since: q.since})
+	return true, true
 }
 
 // dropWritten forgets the n bytes written from the head of the queue and
-// returns how many frames they completed. o.mu is held.
-func (o *Outbox) dropWritten(n int) (done int) {
-	for q := o.q; n > 0 && q != nil && q.head < len(q.s); done++ {
+// returns how many frames they completed.
+func (q *queue) dropWritten(n int) (done int) {
+	for ; n > 0 && q.head < len(q.s); done++ {
 		head := q.s[q.head]
-		rest := len(head) - int(o.off)
+		rest := len(head) - int(q.off)
 		if n < rest {
-			o.off += int32(n)
-			o.held -= n
+			q.off += int32(n)
+			q.held -= n
 			break
 		}
 		n -= rest
-		o.held -= charge(head) - int(o.off)
+		q.held -= charge(head) - int(q.off)
 		q.s[q.head] = nil
 		q.head++
-		o.off = 0
+		q.off = 0
 	}
 	return done
 }
@@ -396,7 +438,10 @@ func (o *Outbox) dropWritten(n int) (done int) {
 func (o *Outbox) Pending() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.queued
+	if o.q == nil {
+		return 0
+	}
+	return o.q.queued
 }
 
 // stalledSince returns when the socket last accepted bytes while some were
@@ -408,7 +453,7 @@ func (o *Outbox) stalledSince() int64 {
 
 // sentSince returns when the close frame was written (the transport is
 // lingering: it reads and discards until the peer closes), or 0 when it was
-// not.
+// not, or the socket is gone.
 func (o *Outbox) sentSince() int64 {
 	_, sent := o.writeTimes()
 	return sent
@@ -419,11 +464,15 @@ func (o *Outbox) sentSince() int64 {
 func (o *Outbox) writeTimes() (stalled, sent int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.queued != 0 || o.state == outClosing {
-		stalled = o.since
+	q := o.q
+	if q == nil {
+		return 0, 0
 	}
-	if o.state == outClosed {
-		sent = o.since
+	if q.queued != 0 || q.state == outClosing {
+		stalled = q.since
+	}
+	if q.state == outClosed {
+		sent = q.since
 	}
 	return stalled, sent
 }
@@ -432,14 +481,12 @@ func (o *Outbox) writeTimes() (stalled, sent int64) {
 func (o *Outbox) markClosed() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.state = outClosed
-	o.releaseList()
-	o.off, o.queued, o.held, o.peeked, o.tail = 0, 0, 0, 0, tailShared
+	o.release(gone)
 }
 
 // Closing reports whether a close frame is queued or written.
 func (o *Outbox) Closing() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.state != outOpen
+	return !o.open()
 }

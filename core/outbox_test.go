@@ -20,21 +20,22 @@ func frameN(n int, fill byte) []byte {
 func joined(bufs [][]byte) []byte { return bytes.Join(bufs, nil) }
 
 func TestOutboxPeekAdvance(t *testing.T) {
-	o := Outbox{coalesce: true}
+	var o Outbox
+	cfg := &outConfig{coalesce: true}
 	assert.Nil(t, o.Peek(nil, 8), "an empty outbox peeks nothing")
 	f1, f2, f3 := frameN(10, 'a'), frameN(20, 'b'), frameN(30, 'c')
 
 	for i, f := range [][]byte{f1, f2, f3} {
-		pending, err := o.push(f, 0)
+		pending, err := o.push(f, cfg)
 		require.NoError(t, err, "push %d", i)
 		assert.Equal(t, 10*(i+1)*(i+2)/2, pending, "push %d: pending bytes", i)
 	}
 
-	o.coalesce = false
+	cfg.coalesce = false
 	one := o.Peek(nil, 8)
 	require.Len(t, one, 1, "without coalescing, the head frame only")
 	assert.Same(t, &f1[0], &one[0][0], "Peek returns the shared frame, not a copy")
-	o.coalesce = true
+	cfg.coalesce = true
 	assert.Equal(t, [][]byte{f1, f2}, o.Peek(nil, 2), "coalescing, at most max slices")
 	assert.Equal(t, [][]byte{f1, f2, f3}, o.Peek(nil, 8), "coalescing, every frame")
 	pre := [][]byte{[]byte("x")}
@@ -44,9 +45,9 @@ func TestOutboxPeekAdvance(t *testing.T) {
 	assert.False(t, empty, "a partial write leaves bytes pending")
 	assert.False(t, closeNow, "no close frame")
 	assert.Equal(t, 56, o.Pending(), "pending after 4 bytes")
-	o.coalesce = false
+	cfg.coalesce = false
 	assert.Equal(t, [][]byte{f1[4:]}, o.Peek(nil, 8), "the head is the rest of the frame")
-	o.coalesce = true
+	cfg.coalesce = true
 	assert.Equal(t, joined([][]byte{f1[4:], f2, f3}), joined(o.Peek(nil, 8)), "the rest of the stream")
 
 	o.Advance(6 + 5) // the rest of f1 and 5 bytes of f2
@@ -63,7 +64,7 @@ func TestOutboxPeekAdvance(t *testing.T) {
 	assert.Nil(t, o.q, "an idle outbox holds no slice")
 	assert.Zero(t, o.stalledSince(), "an idle outbox is not stalled")
 
-	pending, err := o.push(f1, 0)
+	pending, err := o.push(f1, cfg)
 	require.NoError(t, err, "push after the drain")
 	assert.Equal(t, len(f1), pending, "the queue was empty again")
 }
@@ -83,19 +84,20 @@ func TestOutboxSlowConsumer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := Outbox{coalesce: true}
+			var o Outbox
+			cfg, unlimited := &outConfig{limit: limit, coalesce: true}, &outConfig{coalesce: true}
 			for i, fill := range []byte("abc") {
-				_, err := o.push(frameN(30, fill), limit)
+				_, err := o.push(frameN(30, fill), cfg)
 				require.NoError(t, err, "frame %d fits", i)
 			}
 			o.Advance(tc.written)
 			// fill up to the limit exactly, then one byte more
-			if room := limit - o.held - slotCost; room >= 2 {
-				_, err := o.push(frameN(room, 'f'), limit)
+			if room := limit - o.held() - slotCost; room >= 2 {
+				_, err := o.push(frameN(room, 'f'), cfg)
 				require.NoError(t, err, "a frame that reaches the limit exactly is accepted")
-				assert.Equal(t, limit, o.held, "queue at the limit")
+				assert.Equal(t, limit, o.held(), "queue at the limit")
 			}
-			pending, err := o.push(frameN(2, 'x'), limit)
+			pending, err := o.push(frameN(2, 'x'), cfg)
 			assert.ErrorIs(t, err, ErrSlowConsumer, "a frame past the limit")
 			want := append(append([]byte(nil), tc.keep...), closeFrame...)
 			assert.Equal(t, want, joined(o.Peek(nil, 64)),
@@ -104,11 +106,11 @@ func TestOutboxSlowConsumer(t *testing.T) {
 			assert.Equal(t, len(want), o.Pending(), "Pending")
 			assert.True(t, o.Closing(), "the outbox is closing")
 
-			_, err = o.push(frameN(2, 'y'), limit)
+			_, err = o.push(frameN(2, 'y'), cfg)
 			assert.ErrorIs(t, err, ErrClosing, "nothing accepted afterwards")
-			_, err = o.push(frameN(2, 'y'), 0)
+			_, err = o.push(frameN(2, 'y'), unlimited)
 			assert.ErrorIs(t, err, ErrClosing, "not even without a limit")
-			assert.False(t, o.closeWith(CloseFrame(CloseGoingAway, "")), "no second close frame")
+			assert.False(t, o.closeWith(CloseFrame(CloseGoingAway, ""), cfg), "no second close frame")
 			assert.Equal(t, len(want), o.Pending(), "nothing was added")
 
 			out := o.Peek(nil, 64)
@@ -123,7 +125,9 @@ func TestOutboxSlowConsumer(t *testing.T) {
 			empty, closeNow = o.Advance(1)
 			assert.True(t, empty, "everything written")
 			assert.True(t, closeNow, "the close frame is out: close the socket")
-			assert.Nil(t, o.q, "a closed outbox holds no slice")
+			require.NotNil(t, o.q, "a closed outbox says when its close frame went out")
+			assert.Nil(t, o.q.s, "a closed outbox holds no list")
+			assert.NotZero(t, o.sentSince(), "the close frame is written")
 		})
 	}
 }
@@ -135,18 +139,19 @@ func TestOutboxNeverPassesLimit(t *testing.T) {
 	const limit = 1000
 	for seed := range uint64(50) {
 		rng := rand.New(rand.NewPCG(seed, 1))
-		o := Outbox{coalesce: true}
+		var o Outbox
+		cfg := &outConfig{limit: limit, coalesce: true}
 		var accepted, written []byte
 		for i := 0; ; i++ {
 			f := frameN(2+rng.IntN(126), byte('a'+i%26))
-			_, err := o.push(f, limit)
+			_, err := o.push(f, cfg)
 			if err != nil {
 				require.ErrorIs(t, err, ErrSlowConsumer, "seed %d: the only refusal is the slow consumer", seed)
 				break
 			}
 			accepted = append(accepted, f...)
-			require.LessOrEqual(t, o.held, limit, "seed %d: memory held within the limit", seed)
-			require.Less(t, o.Pending(), o.held, "seed %d: the bookkeeping is counted", seed)
+			require.LessOrEqual(t, o.held(), limit, "seed %d: memory held within the limit", seed)
+			require.Less(t, o.Pending(), o.held(), "seed %d: the bookkeeping is counted", seed)
 			if rng.IntN(3) == 0 {
 				b := joined(o.Peek(nil, 64))
 				n := rng.IntN(len(b) + 1)
@@ -165,12 +170,13 @@ func TestOutboxNeverPassesLimit(t *testing.T) {
 }
 
 func TestOutboxCloseWith(t *testing.T) {
-	o := Outbox{coalesce: true}
-	_, err := o.push(frameN(10, 'a'), 0)
+	var o Outbox
+	cfg := &outConfig{coalesce: true}
+	_, err := o.push(frameN(10, 'a'), cfg)
 	require.NoError(t, err, "push")
 	goingAway := CloseFrame(CloseGoingAway, "going away")
-	assert.True(t, o.closeWith(goingAway), "the first close frame is queued")
-	assert.False(t, o.closeWith(goingAway), "only one close frame")
+	assert.True(t, o.closeWith(goingAway, cfg), "the first close frame is queued")
+	assert.False(t, o.closeWith(goingAway, cfg), "only one close frame")
 	assert.True(t, o.Closing(), "closing")
 	assert.Equal(t, [][]byte{frameN(10, 'a'), goingAway}, o.Peek(nil, 8), "pending frames go out before the close frame")
 	assert.NotZero(t, o.stalledSince(), "a closing outbox counts for the write timeout")
@@ -179,26 +185,32 @@ func TestOutboxCloseWith(t *testing.T) {
 }
 
 func TestOutboxMarkClosed(t *testing.T) {
-	o := Outbox{coalesce: true}
-	_, err := o.push(frameN(10, 'a'), 0)
+	var o Outbox
+	cfg := &outConfig{coalesce: true}
+	_, err := o.push(frameN(10, 'a'), cfg)
 	require.NoError(t, err, "push")
 	o.markClosed()
 	assert.Zero(t, o.Pending(), "nothing pending")
 	assert.Nil(t, o.Peek(nil, 8), "nothing to write")
-	assert.Nil(t, o.q, "no slice held")
-	_, err = o.push(frameN(10, 'b'), 0)
+	assert.Same(t, gone, o.q, "no queue held but the shared closed one")
+	assert.True(t, o.Closing(), "closed")
+	empty, closeNow := o.Advance(10) // a writer that took the frame before the close
+	assert.True(t, empty, "nothing pending after the close")
+	assert.False(t, closeNow, "the socket is gone already")
+	_, err = o.push(frameN(10, 'b'), cfg)
 	assert.ErrorIs(t, err, ErrClosing, "a closed outbox accepts nothing")
 	assert.Zero(t, o.stalledSince(), "a closed outbox is not stalled")
 }
 
 func TestOutboxStalledSince(t *testing.T) {
-	o := Outbox{coalesce: true}
+	var o Outbox
+	cfg := &outConfig{coalesce: true}
 	assert.Zero(t, o.stalledSince(), "empty: not stalled")
-	_, err := o.push(frameN(10, 'a'), 0)
+	_, err := o.push(frameN(10, 'a'), cfg)
 	require.NoError(t, err, "push")
 	s1 := o.stalledSince()
 	assert.NotZero(t, s1, "pending: the clock runs")
-	_, err = o.push(frameN(10, 'b'), 0)
+	_, err = o.push(frameN(10, 'b'), cfg)
 	require.NoError(t, err, "push")
 	assert.Equal(t, s1, o.stalledSince(), "more frames do not reset the clock")
 	for time.Now().UnixNano() <= s1 { // let the clock move on
@@ -210,15 +222,16 @@ func TestOutboxStalledSince(t *testing.T) {
 // A frame a blocking writer took with Peek but has not reported written
 // yet must survive a slow-consumer breach, so the close frame follows it.
 func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
-	o := Outbox{coalesce: true}
+	var o Outbox
+	cfg := &outConfig{limit: 200, coalesce: true}
 	a, b := bytes.Repeat([]byte{'a'}, 40), bytes.Repeat([]byte{'b'}, 40)
-	_, err := o.push(a, 200)
+	_, err := o.push(a, cfg)
 	require.NoError(t, err)
 	inflight := o.Peek(nil, 8) // the writer is now writing a
 	require.Len(t, inflight, 1)
-	_, err = o.push(b, 200)
+	_, err = o.push(b, cfg)
 	require.NoError(t, err)
-	_, err = o.push(b, 200) // 3 x (40 + slotCost) > 200: breach
+	_, err = o.push(b, cfg) // 3 x (40 + slotCost) > 200: breach
 	require.ErrorIs(t, err, ErrSlowConsumer)
 	_, closeNow := o.Advance(len(a)) // the write of a completes
 	assert.False(t, closeNow, "the close frame has not been written yet")
@@ -232,12 +245,13 @@ func TestOutboxSlowConsumerKeepsInFlight(t *testing.T) {
 // A connection that is never drained reuses the room of the frames it has
 // written: its list does not grow with the frames that went through it.
 func TestOutboxReusesWrittenRoom(t *testing.T) {
-	o := Outbox{coalesce: true}
+	var o Outbox
+	cfg := &outConfig{coalesce: true}
 	frame := []byte("0123456789")
-	_, err := o.push(frame, 0)
+	_, err := o.push(frame, cfg)
 	require.NoError(t, err)
 	for range 10000 {
-		_, err := o.push(frame, 0)
+		_, err := o.push(frame, cfg)
 		require.NoError(t, err)
 		empty, _ := o.Advance(len(frame))
 		require.False(t, empty, "one frame stays pending")
@@ -260,10 +274,11 @@ func TestOutboxReusesWrittenRoom(t *testing.T) {
 func TestOutboxCountsBookkeeping(t *testing.T) {
 	const limit = 1 << 20
 	var o Outbox
+	cfg := &outConfig{limit: limit}
 	tiny := frameN(2, 0)
 	n := 0
 	for ; ; n++ {
-		if _, err := o.push(tiny, limit); err != nil {
+		if _, err := o.push(tiny, cfg); err != nil {
 			require.ErrorIs(t, err, ErrSlowConsumer)
 			break
 		}
@@ -281,10 +296,11 @@ func TestOutboxCountsBookkeeping(t *testing.T) {
 // the writer has taken.
 func TestOutboxMergesReplies(t *testing.T) {
 	var o Outbox
+	cfg := &outConfig{}
 	var want []byte
 	for i := range 1000 {
 		r := frameN(2+i%100, byte('a'+i%26))
-		require.NoError(t, o.reply(r, false, 0))
+		require.NoError(t, o.reply(r, false, cfg))
 		want = append(want, r...)
 	}
 	var got []byte
@@ -301,21 +317,21 @@ func TestOutboxMergesReplies(t *testing.T) {
 	assert.Equal(t, want, got, "the replies in order, byte for byte")
 	assert.LessOrEqual(t, writes, len(want)/mergeMax+2, "%d bytes of replies in %d writes", len(want), writes)
 
-	o = Outbox{coalesce: true} // a policy that coalesces: the writer takes several frames
+	o, cfg = Outbox{}, &outConfig{coalesce: true} // a policy that coalesces: the writer takes several frames
 	push := frameN(10, 'P')
 	r1, r2, r3 := frameN(5, '1'), frameN(5, '2'), frameN(5, '3')
-	require.NoError(t, o.reply(r1, false, 0))
-	_, err := o.push(push, 0)
+	require.NoError(t, o.reply(r1, false, cfg))
+	_, err := o.push(push, cfg)
 	require.NoError(t, err)
-	require.NoError(t, o.reply(r2, false, 0))
+	require.NoError(t, o.reply(r2, false, cfg))
 	taken := o.Peek(nil, 8) // the writer takes r1, the push and r2
 	require.Len(t, taken, 3)
-	require.NoError(t, o.reply(r3, false, 0))
+	require.NoError(t, o.reply(r3, false, cfg))
 	assert.Equal(t, r2, taken[2], "a reply handed to the writer is not changed")
 	o.Advance(len(joined(taken)))
 	assert.Equal(t, [][]byte{r3}, o.Peek(nil, 8), "the later reply is a frame of its own")
 	o.Advance(len(r3))
-	assert.Zero(t, o.held, "nothing held once everything is written")
+	assert.Zero(t, o.held(), "nothing held once everything is written")
 }
 
 // TestOutboxCoalescesPongs: a pong waiting at the end of the queue is
@@ -324,21 +340,22 @@ func TestOutboxMergesReplies(t *testing.T) {
 // taken.
 func TestOutboxCoalescesPongs(t *testing.T) {
 	pong := func(p string) []byte { return AppendFrame(nil, OpcodePong, []byte(p)) }
-	o := Outbox{coalesce: true}
+	var o Outbox
+	cfg := &outConfig{coalesce: true}
 	for i := range 5000 {
-		require.NoError(t, o.reply(pong(fmt.Sprint(i)), true, 0))
+		require.NoError(t, o.reply(pong(fmt.Sprint(i)), true, cfg))
 	}
 	assert.Equal(t, [][]byte{pong("4999")}, o.Peek(nil, 8), "one pong, for the latest ping")
 	o.Advance(len(pong("4999")))
 
 	text := frameN(6, 't')
-	require.NoError(t, o.reply(pong("a"), true, 0))
-	require.NoError(t, o.reply(text, false, 0))
-	require.NoError(t, o.reply(pong("b"), true, 0))
-	require.NoError(t, o.reply(pong("c"), true, 0))
+	require.NoError(t, o.reply(pong("a"), true, cfg))
+	require.NoError(t, o.reply(text, false, cfg))
+	require.NoError(t, o.reply(pong("b"), true, cfg))
+	require.NoError(t, o.reply(pong("c"), true, cfg))
 	assert.Equal(t, joined([][]byte{pong("a"), text, pong("c")}), joined(o.Peek(nil, 8)),
 		"a pong before a reply stays; the pongs after it become one")
-	require.NoError(t, o.reply(pong("d"), true, 0))
+	require.NoError(t, o.reply(pong("d"), true, cfg))
 	assert.Equal(t, joined([][]byte{pong("a"), text, pong("c"), pong("d")}), joined(o.Peek(nil, 8)),
 		"a pong the writer took is not replaced")
 }

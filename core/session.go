@@ -255,7 +255,7 @@ func (c *Conn) queueReplay(r Reply, frames [][]byte) bool {
 	*r.Recovered = true
 	group := make([][]byte, 0, len(frames)+1)
 	group = append(append(group, r.Frame()), frames...)
-	if !c.Out.pushGroup(group, c.hub.lim.MaxQueued) {
+	if !c.Out.pushGroup(group, &c.hub.out) {
 		*r.Recovered = false
 		return false
 	}
