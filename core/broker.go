@@ -122,7 +122,7 @@ func (c *Conn) mayAdd(s Sub) (add, have bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	have = c.holds(s)
-	return !c.isGone() && (s.UID == "" || s.UID == c.uidNow()) && !have && len(c.subs) < c.hub.lim.MaxSubs, have
+	return !c.isGone() && (s.UID == "" || s.UID == c.uidNow()) && !have && c.subs.len() < c.hub.lim.MaxSubs, have
 }
 
 // keepIfHeld drops the reference acquire took unless c holds s now. c.mu

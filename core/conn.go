@@ -42,13 +42,11 @@ type Conn struct {
 	flood  float32    // flood bucket: up to twice the rate, refilled at twice the rate
 	refill int64      // unix ns of the last refill of both
 
-	// subs are the subscriptions the connection holds, public and private
-	// (as Sub.UID), interned: equal handles are equal subscriptions, so a
-	// push compares one word per held subscription, and connections of one
-	// channel share its Sub. Written with both mu and Out.mu held, read
-	// with either: a push checks, under Out.mu, that the connection holds
-	// the subscription at the moment it queues the frame (docs/locking.md).
-	subs []unique.Handle[Sub]
+	// subs are the subscriptions the connection holds (subSet: the first
+	// inline). Written with both mu and Out.mu held, read with either: a
+	// push checks, under Out.mu, that the connection holds the
+	// subscription at the moment it queues the frame (docs/locking.md).
+	subs subSet
 }
 
 // identity is a login: immutable once stored in Conn.who.
@@ -120,14 +118,7 @@ func (c *Conn) send(frame []byte, t Target, key unique.Handle[Sub]) (queued, kic
 
 // holdsLocked reports whether c holds the subscription key (subKey).
 // c.Out.mu (or c.mu) is held.
-func (c *Conn) holdsLocked(key unique.Handle[Sub]) bool {
-	for _, k := range c.subs {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
+func (c *Conn) holdsLocked(key unique.Handle[Sub]) bool { return c.subs.has(key) }
 
 // subKey interns s: two keys are equal exactly when their subscriptions are.
 func subKey(s Sub) unique.Handle[Sub] { return unique.Make(s) }
@@ -137,8 +128,9 @@ func (c *Conn) holds(s Sub) bool { return c.holdsLocked(subKey(s)) }
 
 // subList returns the subscriptions c holds. c.mu (or c.Out.mu) is held.
 func (c *Conn) subList() []Sub {
-	subs := make([]Sub, len(c.subs))
-	for i, k := range c.subs {
+	keys := c.subs.keys()
+	subs := make([]Sub, len(keys))
+	for i, k := range keys {
 		subs[i] = k.Value()
 	}
 	return subs

@@ -89,7 +89,7 @@ func (h *Hub) Closed(c *Conn) {
 	c.mu.Lock()
 	subs := c.subList()
 	c.Out.mu.Lock()
-	c.subs = nil
+	c.subs = subSet{}
 	c.Out.mu.Unlock()
 	if w := c.who.Swap(nil); w != nil && w.uid != "" {
 		h.stats.LoggedIn.Add(-1)

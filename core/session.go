@@ -203,7 +203,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request, s Sub) (int, string) 
 		return StatusUnauthorized, "login required"
 	}
 	have := c.holds(s)
-	if !have && len(c.subs) >= c.hub.lim.MaxSubs { // refused: no channel state either
+	if !have && c.subs.len() >= c.hub.lim.MaxSubs { // refused: no channel state either
 		return StatusTooMany, fmt.Sprintf("over %d subscriptions", c.hub.lim.MaxSubs)
 	}
 	if c.hub.hist == nil {
@@ -224,7 +224,7 @@ func (c *Conn) subscribe(ctx context.Context, req Request, s Sub) (int, string) 
 // addSub adds s to the session and the registry. c.mu is held.
 func (c *Conn) addSub(s Sub) {
 	c.Out.mu.Lock()
-	c.subs = append(c.subs, subKey(s))
+	c.subs.add(subKey(s))
 	c.Out.mu.Unlock()
 	c.hub.reg.Subscribe(s, c)
 	c.hub.stats.Subscriptions.Add(1)
@@ -267,27 +267,18 @@ func (c *Conn) queueReplay(r Reply, frames [][]byte) bool {
 func (c *Conn) unsubscribe(s Sub) (int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := subKey(s)
-	for i, have := range c.subs {
-		if have == key {
-			c.dropSub(i)
-			return StatusOK, ""
-		}
+	if key := subKey(s); c.subs.has(key) {
+		c.dropSub(key)
 	}
 	return StatusOK, ""
 }
 
-// dropSub removes c.subs[i] from the session and the registry. c.mu is held.
-func (c *Conn) dropSub(i int) {
-	s := c.subs[i].Value()
-	last := len(c.subs) - 1
+// dropSub removes key, a subscription c holds, from the session and the
+// registry. c.mu is held.
+func (c *Conn) dropSub(key unique.Handle[Sub]) {
+	s := key.Value()
 	c.Out.mu.Lock() // from now on no push queues a frame for s
-	c.subs[i] = c.subs[last]
-	c.subs[last] = unique.Handle[Sub]{}
-	c.subs = c.subs[:last]
-	if len(c.subs) == 0 {
-		c.subs = nil
-	}
+	c.subs.remove(key)
 	c.Out.mu.Unlock()
 	c.hub.reg.Unsubscribe(s, c)
 	c.hub.release(s)
@@ -344,9 +335,9 @@ func (c *Conn) logout() {
 
 // logoutLocked leaves every private channel. c.mu is held.
 func (c *Conn) logoutLocked() {
-	for i := len(c.subs) - 1; i >= 0; i-- {
-		if c.subs[i].Value().UID != "" {
-			c.dropSub(i)
+	for _, key := range c.subs.keys() {
+		if key.Value().UID != "" {
+			c.dropSub(key)
 		}
 	}
 	if w := c.who.Swap(nil); w != nil && w.uid != "" {

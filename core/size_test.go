@@ -7,10 +7,15 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// Every connection is a Conn: a byte past 128 puts each in the 144-byte
+// Every connection is a Conn: a byte past 112 puts each in the 128-byte
 // size class.
 func TestConnSize(t *testing.T) {
-	assert.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(128), "Conn is kept per connection: keep it in the 128-byte size class")
+	assert.LessOrEqual(t, unsafe.Sizeof(Conn{}), uintptr(112), "Conn is kept per connection: keep it in the 112-byte size class")
+}
+
+// A connection's subscriptions are one inline key and a pointer to the rest.
+func TestSubSetSize(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(subSet{}), uintptr(16), "subSet is kept per connection: one key inline, the rest behind a pointer")
 }
 
 // An idle Outbox is its lock and a nil pointer: whatever a pending frame
