@@ -34,3 +34,25 @@ func TestFeedDoesNotAllocate(t *testing.T) {
 		assert.Zero(t, p.Buffered(), "%s: idle after whole messages", tt.name)
 	}
 }
+
+// Whole frames through FeedParked neither allocate nor park anything; a
+// connection that parks and resumes reuses pooled state.
+func TestFeedParkedDoesNotAllocate(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		split int
+	}{{"whole frames", 0}, {"segments", 1448}} {
+		buf, _ := benchStream(4096, 1)
+		var p Parser
+		var k Parked
+		h := func(ws.OpCode, []byte) error { return nil }
+		require.NoError(t, feedParkedSplit(&p, &k, buf, tt.split, h), "%s: warm-up", tt.name)
+		allocs := testing.AllocsPerRun(20, func() {
+			if err := feedParkedSplit(&p, &k, buf, tt.split, h); err != nil {
+				panic(err)
+			}
+		})
+		assert.Zero(t, allocs, "%s: allocations per FeedParked of %d bytes", tt.name, len(buf))
+		assert.True(t, k.Empty(), "%s: nothing parked after whole messages", tt.name)
+	}
+}

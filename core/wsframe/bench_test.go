@@ -48,17 +48,43 @@ func BenchmarkFeed(b *testing.B) {
 	}
 }
 
+// BenchmarkFeedParked is BenchmarkFeed through FeedParked: the cost of
+// parking a connection's state between reads, in the working Parser of an
+// event loop, instead of keeping a Parser per connection.
+func BenchmarkFeedParked(b *testing.B) {
+	for _, size := range []int{16, 64, 4096} {
+		for _, split := range []int{0, 1, 1448} {
+			name := fmt.Sprintf("size=%d/split=%d", size, split)
+			if split == 0 {
+				name = fmt.Sprintf("size=%d/split=none", size)
+			}
+			b.Run(name, func(b *testing.B) { benchFeedParked(b, size, split) })
+		}
+	}
+}
+
 // benchFeed feeds a stream of messages of size bytes in frags fragments,
 // in pieces of split bytes (0: all at once), counting messages delivered.
 func benchFeed(b *testing.B, size, frags, split int) {
-	buf, msgs := benchStream(size, frags)
 	var p Parser
+	benchFeedWith(b, size, frags, func(buf []byte, h Handler) error { return feedSplit(&p, buf, split, h) })
+}
+
+func benchFeedParked(b *testing.B, size, split int) {
+	var p Parser
+	var k Parked
+	benchFeedWith(b, size, 1, func(buf []byte, h Handler) error { return feedParkedSplit(&p, &k, buf, split, h) })
+}
+
+// benchFeedWith measures feed over the stream of benchFeed.
+func benchFeedWith(b *testing.B, size, frags int, feed func([]byte, Handler) error) {
+	buf, msgs := benchStream(size, frags)
 	got := 0
 	h := func(ws.OpCode, []byte) error { got++; return nil }
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := feedSplit(&p, buf, split, h); err != nil {
+		if err := feed(buf, h); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -75,6 +101,21 @@ func feedSplit(p *Parser, buf []byte, split int, h Handler) error {
 	for len(buf) > 0 {
 		n := min(split, len(buf))
 		if err := p.Feed(buf[:n], h); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
+}
+
+// feedParkedSplit is feedSplit through FeedParked.
+func feedParkedSplit(p *Parser, k *Parked, buf []byte, split int, h Handler) error {
+	if split == 0 {
+		return p.FeedParked(k, buf, h)
+	}
+	for len(buf) > 0 {
+		n := min(split, len(buf))
+		if err := p.FeedParked(k, buf[:n], h); err != nil {
 			return err
 		}
 		buf = buf[n:]

@@ -7,6 +7,9 @@
 // delivers a frame that arrived whole straight from the read buffer
 // (unmasked in place) and borrows a pooled buffer only while a frame or a
 // fragmented message is incomplete, so an idle connection holds none.
+// A server with many connections may instead keep one Parser per parsing
+// goroutine and per connection a Parked (8 bytes), which holds state only
+// while a frame or message is partial (FeedParked).
 //
 // Every protocol violation is a *CloseError carrying the close code that
 // RFC 6455 prescribes; the predeclared ones (ErrReservedBits, ...) can be

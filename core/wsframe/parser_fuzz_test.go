@@ -12,8 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// FuzzParser feeds its input whole, cut in two at a chosen point and byte
-// by byte: the three must deliver the same messages and the same error,
+// FuzzParser feeds its input whole, cut in two at a chosen point, byte by
+// byte, and byte by byte parked (FeedParked, another connection parsed
+// between two bytes): the four must deliver the same messages and the same error,
 // hold no more than the limits allow between calls, and never panic.
 // Its seeds are the files under testdata/fuzz/FuzzParser, made from the
 // vectors (see TestFuzzCorpus).
@@ -35,6 +36,11 @@ func FuzzParser(f *testing.F) {
 		bytewise, problem := feed(cfg, in, cuts)
 		require.Empty(t, problem, "byte by byte")
 		assert.Equal(t, whole, bytewise, "byte by byte: same as fed whole")
+
+		parked := feeder{parked: true}
+		problem, err := parked.feed(cfg, in, cuts)
+		require.Empty(t, problem, "parked, byte by byte")
+		assert.Equal(t, whole, parked.result(err), "parked, byte by byte: same as fed whole")
 	})
 }
 

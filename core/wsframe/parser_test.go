@@ -30,6 +30,12 @@ type feeder struct {
 	ops   []ws.OpCode
 	end   [3]int // as in result
 	p     Parser
+
+	// parked: each piece goes through FeedParked, and p parses another
+	// connection's stream between two pieces (interloper).
+	parked bool
+	k      Parked
+	other  interloper
 }
 
 // feed runs a fresh Parser configured with cfg over in cut at cuts
@@ -41,23 +47,56 @@ func (f *feeder) feed(cfg Config, in []byte, cuts []int) (problem string, err er
 	f.arena, f.ends, f.ops, f.end = f.arena[:0], f.ends[:0], f.ops[:0], [3]int{}
 	p := &f.p
 	p.Reset(cfg)
+	f.k.Release()
+	f.other.reset(cfg)
 	prev := 0
 	for i := 0; i <= len(cuts); i++ {
 		end := len(f.in)
 		if i < len(cuts) {
 			end = cuts[i]
 		}
-		err = p.Feed(f.in[prev:end], f.record)
+		problem, err = f.feedPiece(f.in[prev:end])
 		prev = end
-		if err != nil {
-			return checkFailed(p), err
+		if problem != "" || err != nil {
+			return problem, err
 		}
-		if problem = checkHeld(p); problem != "" {
+		if problem = checkHeld(f.state()); problem != "" {
 			return problem, nil
 		}
 	}
-	f.end = [3]int{p.Buffered(), int(p.nhdr), int(p.state)}
+	st := f.state()
+	f.end = [3]int{st.Buffered(), int(st.nhdr), int(st.state)}
 	return "", nil
+}
+
+// feedPiece feeds the next piece of the stream; after an error it checks
+// the failed state.
+func (f *feeder) feedPiece(b []byte) (problem string, err error) {
+	if !f.parked {
+		if err = f.p.Feed(b, f.record); err != nil {
+			return checkFailed(&f.p), err
+		}
+		return "", nil
+	}
+	if err = f.p.FeedParked(&f.k, b, f.record); err != nil {
+		return checkParkedFailed(&f.p, &f.k), err
+	}
+	if !f.p.idle() {
+		return "the working Parser is left inside a frame", nil
+	}
+	return f.other.next(&f.p), nil
+}
+
+// state is the Parser that holds the stream's state between pieces: p,
+// or, parked, the Parser in k (a clean one when k is empty).
+func (f *feeder) state() *Parser {
+	switch {
+	case !f.parked:
+		return &f.p
+	case f.k.Empty():
+		return &Parser{max: f.p.max, cli: f.p.cli}
+	}
+	return f.k.p
 }
 
 func (f *feeder) record(op ws.OpCode, payload []byte) error {
@@ -123,6 +162,64 @@ func checkFailed(p *Parser) string {
 	}
 	if err := p.Feed([]byte{0x81}, nil); !errors.Is(err, ErrFailed) {
 		return fmt.Sprintf("Feed after an error returned %v, want ErrFailed", err)
+	}
+	return ""
+}
+
+func checkParkedFailed(p *Parser, k *Parked) string {
+	if k.Buffered() != 0 || !k.Empty() {
+		return "state parked after an error"
+	}
+	if err := p.FeedParked(k, []byte{0x81}, nil); !errors.Is(err, ErrFailed) {
+		return fmt.Sprintf("FeedParked after an error returned %v, want ErrFailed", err)
+	}
+	if !p.idle() {
+		return "a failed connection left the working Parser failed"
+	}
+	return ""
+}
+
+// interloper is another connection fed by the same working Parser between
+// two pieces of a stream under test: a fragmented message with a ping in
+// between (empty fragments: they fit any MaxMessage), 3 bytes at a time,
+// so its state is parked, held and released in turn.
+type interloper struct {
+	in, buf []byte
+	pos     int
+	k       Parked
+	got     int // messages delivered
+}
+
+func (o *interloper) reset(cfg Config) {
+	o.k.Release()
+	o.pos, o.got = 0, 0
+	frame := mf
+	if cfg.Client {
+		frame = uf
+	}
+	o.in = cat(frame(ws.OpText, more, ""), frame(ws.OpPing, fin, "ping!"), frame(ws.OpContinuation, fin, ""))
+}
+
+// next feeds o's next 3 bytes through p and checks what o has had.
+func (o *interloper) next(p *Parser) string {
+	if o.pos == len(o.in) {
+		o.pos = 0
+	}
+	end := min(o.pos+3, len(o.in))
+	o.buf = append(o.buf[:0], o.in[o.pos:end]...) // Feed unmasks in place
+	o.pos = end
+	err := p.FeedParked(&o.k, o.buf, func(op ws.OpCode, b []byte) error {
+		o.got++
+		if (o.got%2 == 1 && op != ws.OpPing) || (o.got%2 == 0 && op != ws.OpText) || len(b) != 5*(o.got%2) {
+			return fmt.Errorf("interloper delivery %d: %v %q", o.got, op, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	if !p.idle() {
+		return "the interloper left the working Parser inside a frame"
 	}
 	return ""
 }
@@ -254,7 +351,7 @@ func randomCuts(rng *rand.Rand, n int) []int {
 func TestParserSize(t *testing.T) {
 	size := unsafe.Sizeof(Parser{})
 	t.Logf("unsafe.Sizeof(Parser{}) = %d", size)
-	assert.LessOrEqual(t, size, uintptr(56), "Parser is kept per connection and must stay small (epoll's conn holds one in 112 bytes)")
+	assert.LessOrEqual(t, size, uintptr(56), "Parser is kept per connection (gorilla, the test clients) or parked (epoll) and must stay small")
 }
 
 func TestZeroValueIsDefault(t *testing.T) {
