@@ -12,17 +12,18 @@ import (
 	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
-// conn is one connection of a loop: a raw descriptor, the parser's state and
-// the core connection. Idle, it holds no buffer and no goroutine.
+// conn is one connection of a loop: a raw descriptor, the parser's state
+// while a frame is partial and the core connection. Idle, it holds no
+// buffer, no parser and no goroutine: 64 bytes (TestConnSize).
 type conn struct {
 	l *loop
 	c *core.Conn
 
 	// Owned by the loop goroutine (and by Upgrade before the loop knows fd).
-	p    wsframe.Parser
-	fd   int32 // a descriptor is an int, but a small one: 4 bytes keep conn in the 128-byte size class
-	done bool  // reading stopped: a close frame or a protocol error came
-	gone bool  // closed and forgotten
+	pk   wsframe.Parked // the parser's state while a frame or message is partial; the loop's Parser parses
+	fd   int32          // a descriptor is an int, but a small one: 4 bytes keep conn in the 64-byte size class
+	done bool           // reading stopped: a close frame or a protocol error came
+	gone bool           // closed and forgotten
 
 	closed bool        // fd is closed: write nothing; guarded by wmu
 	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it (docs/locking.md)
@@ -80,15 +81,12 @@ type sideMsg struct {
 	a   core.Admission
 }
 
-func (ec *conn) parserConfig() wsframe.Config {
-	return wsframe.Config{MaxMessage: ec.l.t.hub.Limits().MaxFrame}
-}
-
 var errStop = errors.New("stop reading")
 
-// feed parses bytes from the socket; it runs on the loop.
-func (ec *conn) feed(b []byte) {
-	err := ec.p.Feed(b, ec.onFrame)
+// feed parses bytes from the socket with p, the loop's Parser (or the
+// attaching goroutine's own), which takes and parks the connection's state.
+func (ec *conn) feed(p *wsframe.Parser, b []byte) {
+	err := p.FeedParked(&ec.pk, b, ec.onFrame)
 	if err == nil {
 		return
 	}

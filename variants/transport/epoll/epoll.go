@@ -19,6 +19,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
 	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
@@ -75,6 +76,12 @@ func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t.loops[fd%len(t.loops)].attach(fd, early) // by fd: each loop's table is dense (loop.conns)
+}
+
+// parserConfig is the frame parser's configuration, the same for every
+// connection.
+func (t *Transport) parserConfig() wsframe.Config {
+	return wsframe.Config{MaxMessage: t.hub.Limits().MaxFrame}
 }
 
 // buffered returns the bytes the handshake reader read past the request:

@@ -21,6 +21,11 @@ type loop struct {
 	p   *poll.Poller
 	buf []byte // the read buffer, used by the loop goroutine only
 
+	// parser parses for every connection of the loop, on the loop
+	// goroutine: a connection keeps only its state while a frame or
+	// message is partial (conn.pk), so an idle one holds no parser.
+	parser wsframe.Parser
+
 	mu sync.Mutex // guards conns
 	// conns is indexed by fd / len(t.loops): a loop holds the descriptors
 	// with fd % len(t.loops) == its index (Upgrade), and descriptors are
@@ -37,7 +42,9 @@ func newLoop(t *Transport) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &loop{t: t, p: p, buf: make([]byte, readBufSize)}, nil
+	l := &loop{t: t, p: p, buf: make([]byte, readBufSize)}
+	l.parser.Reset(t.parserConfig())
+	return l, nil
 }
 
 // slot is ec's index in conns.
@@ -73,7 +80,6 @@ func (l *loop) lookup(key uint64) *conn {
 // sent right after the handshake; they are parsed before the loop watches fd.
 func (l *loop) attach(fd int, early []byte) {
 	ec := &conn{fd: int32(fd), l: l}
-	ec.p.Reset(ec.parserConfig())
 	// Hub.Open registers the connection before it returns, and a push may
 	// Kick it at once: ec.c must be set before any writer reads it. Writers
 	// run under wmu only, so holding wmu defers them, and the Kick after
@@ -82,8 +88,10 @@ func (l *loop) attach(fd int, early []byte) {
 	ec.c = l.t.hub.Open(ec)
 	ec.wmu.Unlock()
 	ec.Kick()
-	if len(early) > 0 {
-		ec.feed(early)
+	if len(early) > 0 { // parsed here, not on the loop: with a Parser of its own
+		var p wsframe.Parser
+		p.Reset(l.t.parserConfig())
+		ec.feed(&p, early)
 	}
 	l.mu.Lock()
 	l.put(ec)
@@ -166,7 +174,7 @@ func (l *loop) read(ec *conn, untilEOF bool) {
 	for range readsPerTurn {
 		n, err := poll.Read(ec.sock(), l.buf)
 		if n > 0 && !ec.done {
-			ec.feed(l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
+			ec.feed(&l.parser, l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
 		} else if n > 0 && ec.lingering() {
 			ec.Abort() // parsing stopped at a violation: what follows our close frame (its answer) ends the linger
 		}
@@ -199,7 +207,7 @@ func (l *loop) close(ec *conn) {
 		l.conns[i] = nil
 	}
 	l.mu.Unlock()
-	ec.p.Reset(wsframe.Config{})
+	ec.pk.Release() // a partial frame's buffer goes back to its pool
 	l.t.hub.Closed(ec.c)
 }
 
