@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 )
 
@@ -40,6 +42,12 @@ func TestMain(m *testing.M) {
 // half of a frame on each (cut inside the header, after the mask key, or
 // mid-payload), says "ready" on stdout and then reads nothing from its
 // sockets until it is killed (or its stdin closes: the test is gone).
+//
+// Its connections must stay reachable until then: a socket nothing refers
+// to is closed by its finalizer at the next garbage collection, and the
+// server would see the connections go before the kill. The helper collects
+// once before it says ready, so that such a mistake shows on every run
+// rather than when a collection happens to start late (under load).
 func halfFrameHelper() int {
 	addr := os.Getenv(addrEnv)
 	n, err := strconv.Atoi(os.Getenv(helperConnsEnv))
@@ -67,8 +75,10 @@ func halfFrameHelper() int {
 			return 2
 		}
 	}
+	runtime.GC()
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin) // until killed
+	runtime.KeepAlive(conns)
 	return 0
 }
 
@@ -81,7 +91,9 @@ func TestKill9MidFrame(t *testing.T) {
 	const pushes = 400 // half before the kill, half after
 	for _, v := range faultVariants {
 		t.Run("variant="+v, func(t *testing.T) {
-			s := st.Start(t, v, nil)
+			// Nobody here sends a frame after subscribing: no idle timeout
+			// may close a connection before the kill, however slow the run.
+			s := st.Start(t, v, func(c *server.Config) { c.Limits.IdleTimeout = time.Hour })
 			base := baseline(t, s)
 
 			sub, err := dial(s.WSAddr, 0, 4096)
@@ -130,11 +142,14 @@ func TestKill9MidFrame(t *testing.T) {
 			case <-time.After(2 * time.Minute):
 				t.Fatalf("the helper never got ready: %s", stderr.String())
 			}
-			require.Eventually(t, func() bool { return s.Hub().Stats().Conns.Load() == n+1 }, 30*time.Second, 10*time.Millisecond,
-				"the server holds the helper's %d connections and the bystander", n)
+			conns := s.Hub().Stats().Conns.Load
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, int64(n+1), conns(), "the server holds the helper's %d connections and the bystander", n)
+			}, 30*time.Second, 10*time.Millisecond)
 
 			for i := range pushes {
 				if i == pushes/2 { // kill -9 while pushes flow
+					require.Equal(t, int64(n+1), conns(), "the helper's connections are all open until the kill")
 					require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 					err := cmd.Wait()
 					killed = true
