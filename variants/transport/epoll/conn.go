@@ -14,16 +14,19 @@ import (
 
 // conn is one connection of a loop: a raw descriptor, the parser's state
 // while a frame is partial and the core connection. Idle, it holds no
-// buffer, no parser and no goroutine: 64 bytes (TestConnSize).
+// buffer, no parser and no goroutine: 48 bytes (TestConnSize). What all
+// connections share is not kept here: the loop and the transport are
+// passed to what needs them, and a login's queue lives in the
+// transport's logins while one is in flight.
 type conn struct {
-	l *loop
 	c *core.Conn
 
 	// Owned by the loop goroutine (and by Upgrade before the loop knows fd).
-	pk   wsframe.Parked // the parser's state while a frame or message is partial; the loop's Parser parses
-	fd   int32          // a descriptor is an int, but a small one: 4 bytes keep conn in the 64-byte size class
-	done bool           // reading stopped: a close frame or a protocol error came
-	gone bool           // closed and forgotten
+	pk    wsframe.Parked // the parser's state while a frame or message is partial; the loop's Parser parses
+	fd    int32          // a descriptor is an int, but a small one: 4 bytes keep conn in the 48-byte size class
+	done  bool           // reading stopped: a close frame or a protocol error came
+	gone  bool           // closed and forgotten
+	login bool           // a login's queue was stored in Transport.logins and may still take requests
 
 	closed bool        // fd is closed: write nothing; guarded by wmu
 	wmu    core.Kicker // one writer at a time; guards closed, and c while attach sets it (docs/locking.md)
@@ -45,11 +48,6 @@ type conn struct {
 	// only equality counts, so the counts may wrap).
 	outGen atomic.Uint32
 	fullAt atomic.Uint32
-
-	// side is set while a goroutine of its own handles this connection's
-	// requests (a login and what follows it): only then does a connection
-	// pay for a queue. Set and appended to by the loop only.
-	side atomic.Pointer[sideQueue]
 }
 
 // conn.state bits.
@@ -64,7 +62,10 @@ func (ec *conn) lingering() bool { return ec.state.Load()&stLingering != 0 }
 // sock is the descriptor as the poll package takes it.
 func (ec *conn) sock() int { return int(ec.fd) }
 
-// sideQueue holds the requests that wait for a connection's own goroutine.
+// sideQueue holds the requests that wait for a connection's own goroutine,
+// which handles a login and what follows it: only then does a connection
+// pay for a queue (Transport.logins). Stored and appended to by the loop
+// only.
 // It has no bound of its own: each request was counted against the rate
 // limit when it arrived, and a client beyond twice the limit is closed, so
 // every request within the limit is answered, in order, whatever precedes
@@ -85,8 +86,10 @@ var errStop = errors.New("stop reading")
 
 // feed parses bytes from the socket with p, the loop's Parser (or the
 // attaching goroutine's own), which takes and parks the connection's state.
-func (ec *conn) feed(p *wsframe.Parser, b []byte) {
-	err := p.FeedParked(&ec.pk, b, ec.onFrame)
+func (ec *conn) feed(t *Transport, p *wsframe.Parser, b []byte) {
+	err := p.FeedParked(&ec.pk, b, func(op ws.OpCode, payload []byte) error {
+		return ec.onFrame(t, op, payload)
+	})
 	if err == nil {
 		return
 	}
@@ -98,14 +101,14 @@ func (ec *conn) feed(p *wsframe.Parser, b []byte) {
 }
 
 // onFrame handles one complete message or control frame.
-func (ec *conn) onFrame(op ws.OpCode, payload []byte) error {
+func (ec *conn) onFrame(t *Transport, op ws.OpCode, payload []byte) error {
 	if ec.lingering() {
 		return ec.lingerFrame(op)
 	}
 	ec.c.Touch() // idle means no complete frame: the bytes of an unfinished one do not count
 	switch op {
 	case ws.OpText:
-		return ec.dispatch(payload)
+		return ec.dispatch(t, payload)
 	case ws.OpBinary:
 		ec.c.CloseWith(core.CloseUnsupported, "binary frames are not accepted")
 		return errStop
@@ -148,32 +151,44 @@ func (ec *conn) peerClose() {
 // which may wait for an auth service, and everything the connection sends
 // after it until it is done, go to a goroutine of their own, so a slow
 // auth service delays only the connection that logs in.
-func (ec *conn) dispatch(msg []byte) error {
+func (ec *conn) dispatch(t *Transport, msg []byte) error {
 	a := ec.c.Admit() // counted on arrival, even behind a login
 	if a == core.Flooded {
 		return errStop
 	}
-	if q := ec.side.Load(); q != nil {
-		q.mu.Lock()
-		if !q.done {
-			q.msgs = append(q.msgs, sideMsg{append([]byte(nil), msg...), a})
-			q.mu.Unlock()
-			return nil
-		}
-		q.mu.Unlock()
+	if ec.login && ec.queue(t, msg, a) {
+		return nil
 	}
 	req, ok := ec.c.ParseAdmitted(msg, a) // decoded once, on the loop
 	if !ok {
 		return nil
 	}
 	if !ec.c.MayBlock(req) {
-		ec.c.Apply(ec.l.t.ctx, req)
+		ec.c.Apply(t.ctx, req)
 		return nil
 	}
 	q := &sideQueue{}
-	ec.side.Store(q)
-	go ec.work(q, req)
+	t.logins.Store(ec, q)
+	ec.login = true
+	go ec.work(t, q, req)
 	return nil
+}
+
+// queue appends msg to the queue of ec's login when its goroutine is
+// still at work, and reports whether it did; else the login is over and
+// the loop handles requests again.
+func (ec *conn) queue(t *Transport, msg []byte, a core.Admission) bool {
+	if v, ok := t.logins.Load(ec); ok {
+		q := v.(*sideQueue)
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if !q.done {
+			q.msgs = append(q.msgs, sideMsg{append([]byte(nil), msg...), a})
+			return true
+		}
+	}
+	ec.login = false
+	return false
 }
 
 // work applies first (a login) and then handles whatever queued behind it,
@@ -181,16 +196,16 @@ func (ec *conn) dispatch(msg []byte) error {
 // requests again. Core recovers a panic in a request (close 1011). The
 // replies to what waited leave together: one kick per login and one for
 // the rest.
-func (ec *conn) work(q *sideQueue, first core.Request) {
-	ec.c.Apply(ec.l.t.ctx, first)
+func (ec *conn) work(t *Transport, q *sideQueue, first core.Request) {
+	ec.c.Apply(t.ctx, first)
 	ec.c.Hold()
 	defer ec.c.Release()
 	for {
 		q.mu.Lock()
 		if len(q.msgs) == 0 {
 			q.done = true
-			ec.side.CompareAndSwap(q, nil)
 			q.mu.Unlock()
+			t.logins.CompareAndDelete(ec, q) // unless a later login replaced q
 			return
 		}
 		m := q.msgs[0]
@@ -200,10 +215,10 @@ func (ec *conn) work(q *sideQueue, first core.Request) {
 		req, ok := ec.c.ParseAdmitted(m.msg, m.a)
 		if ok && req.MayBlock() {
 			ec.c.Release() // what came before the login need not wait for it
-			ec.c.Apply(ec.l.t.ctx, req)
+			ec.c.Apply(t.ctx, req)
 			ec.c.Hold()
 		} else if ok {
-			ec.c.Apply(ec.l.t.ctx, req)
+			ec.c.Apply(t.ctx, req)
 		}
 	}
 }
@@ -270,7 +285,7 @@ func (ec *conn) flush() {
 	if ec.closed || ec.fullAt.Load() == ec.outGen.Load()+1 {
 		return
 	}
-	st := ec.l.t.hub.Stats()
+	st := ec.c.Stats()
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	for {

@@ -27,6 +27,7 @@ import (
 type Transport struct {
 	hub    *core.Hub
 	loops  []*loop
+	logins sync.Map // *conn -> *sideQueue: the logins in flight (conn.dispatch)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

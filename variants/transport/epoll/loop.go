@@ -79,7 +79,7 @@ func (l *loop) lookup(key uint64) *conn {
 // attach makes fd a connection of this loop. early holds bytes the client
 // sent right after the handshake; they are parsed before the loop watches fd.
 func (l *loop) attach(fd int, early []byte) {
-	ec := &conn{fd: int32(fd), l: l}
+	ec := &conn{fd: int32(fd)}
 	// Hub.Open registers the connection before it returns, and a push may
 	// Kick it at once: ec.c must be set before any writer reads it. Writers
 	// run under wmu only, so holding wmu defers them, and the Kick after
@@ -91,7 +91,7 @@ func (l *loop) attach(fd int, early []byte) {
 	if len(early) > 0 { // parsed here, not on the loop: with a Parser of its own
 		var p wsframe.Parser
 		p.Reset(l.t.parserConfig())
-		ec.feed(&p, early)
+		ec.feed(l.t, &p, early)
 	}
 	l.mu.Lock()
 	l.put(ec)
@@ -174,7 +174,7 @@ func (l *loop) read(ec *conn, untilEOF bool) {
 	for range readsPerTurn {
 		n, err := poll.Read(ec.sock(), l.buf)
 		if n > 0 && !ec.done {
-			ec.feed(&l.parser, l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
+			ec.feed(l.t, &l.parser, l.buf[:n]) // activity is a complete frame, not a byte: core touches per frame
 		} else if n > 0 && ec.lingering() {
 			ec.Abort() // parsing stopped at a violation: what follows our close frame (its answer) ends the linger
 		}

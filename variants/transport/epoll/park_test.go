@@ -28,8 +28,11 @@ import (
 // the TCP connection: a write on it is readable as soon as it returns.
 
 // testLoop is a loop of a transport whose goroutines do not run.
-func testLoop(t *testing.T) *loop {
-	hub := core.NewHub(core.Config{Registry: registry.NewSharded(4), Policy: policy.Immediate{}})
+func testLoop(t *testing.T) *loop { return testLoopAuth(t, nil) }
+
+// testLoopAuth is testLoop with an Authenticator.
+func testLoopAuth(t *testing.T, auth core.Authenticator) *loop {
+	hub := core.NewHub(core.Config{Registry: registry.NewSharded(4), Policy: policy.Immediate{}, Auth: auth})
 	t.Cleanup(hub.Close)
 	tr := &Transport{hub: hub, ctx: context.Background()}
 	l, err := newLoop(tr)
@@ -41,6 +44,7 @@ func testLoop(t *testing.T) *loop {
 
 // peer is the client's end of a connection of a test loop.
 type peer struct {
+	l  *loop
 	ec *conn
 	nc net.Conn
 	r  wsframe.Reader
@@ -60,14 +64,14 @@ func connect(t *testing.T, l *loop, early []byte) *peer {
 	ec := l.conns[l.slot(&conn{fd: int32(fds[0])})]
 	require.NotNil(t, ec, "attached")
 	t.Cleanup(func() { l.close(ec) })
-	return &peer{ec: ec, nc: nc, r: wsframe.Reader{R: bufio.NewReader(nc)}}
+	return &peer{l: l, ec: ec, nc: nc, r: wsframe.Reader{R: bufio.NewReader(nc)}}
 }
 
 // send writes b as the client and has the loop read it.
 func (p *peer) send(t *testing.T, b []byte) {
 	_, err := p.nc.Write(b)
 	require.NoError(t, err)
-	p.ec.l.read(p.ec, false)
+	p.l.read(p.ec, false)
 }
 
 // next reads the next frame the server wrote.

@@ -8,10 +8,11 @@ import (
 )
 
 // An idle connection is a conn and a core.Conn. conn keeps no parser (the
-// loop's one parses; a partial frame's state is parked outside it), and
-// a byte past 64 puts every conn in the 80-byte size class.
+// loop's one parses; a partial frame's state is parked outside it), no
+// loop pointer and no login queue pointer, and a byte past 48 puts every
+// conn in the 64-byte size class.
 func TestConnSize(t *testing.T) {
 	size := unsafe.Sizeof(conn{})
 	t.Logf("unsafe.Sizeof(conn{}) = %d", size)
-	assert.LessOrEqual(t, size, uintptr(64), "conn is kept per connection: keep it in the 64-byte size class")
+	assert.LessOrEqual(t, size, uintptr(48), "conn is kept per connection: keep it in the 48-byte size class")
 }
