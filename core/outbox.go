@@ -30,9 +30,9 @@ const (
 // pending (the frames, the counts, the clocks, the reply at the end) lives
 // in a queue that comes from a pool when the first frame is queued and
 // goes back when the last is written, so a busy connection does not grow a
-// new slice for every batch either. Once the close frame is written, a
-// small queue of its own says when (the sweep ends the linger from it),
-// until the socket is gone.
+// new slice for every batch either. Once the close frame is written, the
+// queue stays, emptied, to say when (the sweep ends the linger from it),
+// and goes back to the pool, list and all, when the socket is gone.
 //
 // Replies are the exception: they belong to this connection alone, so
 // replies queued one after another, before the writer takes them, are
@@ -61,8 +61,8 @@ type outConfig struct {
 }
 
 // queue is what an outbox holds while frames are pending (from the pool)
-// and, once its close frame is written, until the socket is gone (a queue
-// of its own, in which only state and since mean something). s[head:] are
+// and, once its close frame is written, until the socket is gone (then
+// only state and since mean something, and s is empty). s[head:] are
 // the pending frames, s[:head] written ones already cleared; s[head][off:]
 // is next.
 type queue struct {
@@ -289,7 +289,7 @@ func (q *queue) push(frame []byte) {
 }
 
 // release gives the outbox's queue back to the pool and puts next in its
-// place (nil: idle; or the queue of a closed outbox). o.mu is held.
+// place (nil: idle; gone: the socket is gone). o.mu is held.
 func (o *Outbox) release(next *queue) {
 	q := o.q
 	o.q = next
@@ -299,10 +299,11 @@ func (o *Outbox) release(next *queue) {
 }
 
 // recycle clears q and gives it back to the pool, unless its list grew
-// past maxPooledFrames.
+// past maxPooledFrames or it has none: the pool holds only queues whose
+// list is ready for a backlog, not ones that would regrow it from nothing.
 func (q *queue) recycle() {
 	clear(q.s)
-	if cap(q.s) > maxPooledFrames {
+	if cap(q.s) == 0 || cap(q.s) > maxPooledFrames {
 		return
 	}
 	*q = queue{s: q.s[:0]}
@@ -409,9 +410,22 @@ func (o *Outbox) Advance(n int) (empty, closeNow bool) {
 	if stats != nil {
 		stats.ClosesWritten.Add(1)
 	}
-	// Lingering: the sweep needs only when the close frame went out.
-	o.release(&queue{state: outClosed, since: q.since})
+	q.linger()
 	return true, true
+}
+
+// linger turns q, its close frame written and nothing pending, into the
+// queue of a lingering outbox: the sweep needs only when the close frame
+// went out. It keeps its emptied list, so closing allocates nothing and
+// the queue goes back to the pool whole when the socket is gone
+// (markClosed), unless the list grew past maxPooledFrames: that goes now,
+// and the queue, list-less, to the garbage collector later.
+func (q *queue) linger() {
+	s := q.s[:0]
+	if cap(s) > maxPooledFrames {
+		s = nil
+	}
+	*q = queue{s: s, state: outClosed, since: q.since}
 }
 
 // dropWritten forgets the n bytes written from the head of the queue and

@@ -126,7 +126,7 @@ func TestOutboxSlowConsumer(t *testing.T) {
 			assert.True(t, empty, "everything written")
 			assert.True(t, closeNow, "the close frame is out: close the socket")
 			require.NotNil(t, o.q, "a closed outbox says when its close frame went out")
-			assert.Nil(t, o.q.s, "a closed outbox holds no list")
+			assert.Empty(t, o.q.pending(), "a closed outbox holds no frame (its emptied list goes back to the pool with it)")
 			assert.NotZero(t, o.sentSince(), "the close frame is written")
 		})
 	}
@@ -358,4 +358,70 @@ func TestOutboxCoalescesPongs(t *testing.T) {
 	require.NoError(t, o.reply(pong("d"), true, cfg))
 	assert.Equal(t, joined([][]byte{pong("a"), text, pong("c"), pong("d")}), joined(o.Peek(nil, 8)),
 		"a pong the writer took is not replaced")
+}
+
+// TestOutboxCloseAllocatesNothing: writing the close frame allocates
+// nothing; the outbox lingers in the queue that held the close frame,
+// which keeps its emptied list and the time the close frame went out.
+func TestOutboxCloseAllocatesNothing(t *testing.T) {
+	cfg := &outConfig{coalesce: true}
+	goingAway := CloseFrame(CloseGoingAway, "going away")
+	boxes := make([]Outbox, 101) // AllocsPerRun calls once more than it counts
+	held := make([]*queue, len(boxes))
+	for i := range boxes {
+		require.True(t, boxes[i].closeWith(goingAway, cfg), "box %d: close frame queued", i)
+		require.Equal(t, [][]byte{goingAway}, boxes[i].Peek(nil, 8), "box %d: the writer takes it", i)
+		held[i] = boxes[i].q
+	}
+	i, closed := 0, 0
+	allocs := testing.AllocsPerRun(len(boxes)-1, func() {
+		if _, closeNow := boxes[i].Advance(len(goingAway)); closeNow {
+			closed++
+		}
+		i++
+	})
+	require.Equal(t, len(boxes), closed, "every close frame is out")
+	assert.Zero(t, allocs, "writing the close frame allocates nothing")
+	for i := range boxes {
+		o := &boxes[i]
+		assert.Same(t, held[i], o.q, "box %d: lingers in the queue that held the close frame", i)
+		assert.Positive(t, cap(o.q.s), "box %d: the queue keeps its list for the pool", i)
+		assert.Empty(t, o.q.pending(), "box %d: nothing pending", i)
+		assert.Positive(t, o.sentSince(), "box %d: the sweep sees when the close frame went out", i)
+		assert.Zero(t, o.stalledSince(), "box %d: a lingering outbox is not stalled", i)
+		o.markClosed()
+		assert.Same(t, gone, o.q, "box %d: the socket gone, the queue is back in the pool", i)
+	}
+}
+
+// TestOutboxCloseKeepsPoolLists: closing connections leave the pool only
+// queues with a list, so the next busy connection does not regrow one from
+// nothing: a lingering queue goes back with its list once the socket is
+// gone, and one whose list grew past maxPooledFrames lets it go and does
+// not go back.
+func TestOutboxCloseKeepsPoolLists(t *testing.T) {
+	cfg := &outConfig{coalesce: true}
+	goingAway := CloseFrame(CloseGoingAway, "going away")
+	frame := frameN(10, 'a')
+	for round := range 40 {
+		var o Outbox
+		backlog := 0
+		if round%2 == 1 { // a list past maxPooledFrames
+			backlog = maxPooledFrames + 1
+		}
+		for range backlog {
+			_, err := o.push(frame, cfg)
+			require.NoError(t, err, "round %d: push", round)
+		}
+		require.True(t, o.closeWith(goingAway, cfg), "round %d: close frame queued", round)
+		if backlog == 0 {
+			assert.GreaterOrEqual(t, cap(o.q.s), 16, "round %d: the pool's queue comes with its list", round)
+		}
+		for len(o.Peek(nil, 1)) > 0 {
+			o.Advance(o.Pending())
+		}
+		require.Positive(t, o.sentSince(), "round %d: lingering", round)
+		assert.Equal(t, backlog == 0, cap(o.q.s) > 0, "round %d: a lingering queue keeps its list unless it grew past maxPooledFrames", round)
+		o.markClosed()
+	}
 }
