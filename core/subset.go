@@ -15,10 +15,11 @@ type subSet struct {
 // noKey is the zero key, which no subscription has.
 var noKey unique.Handle[Sub]
 
-// has reports whether the set holds key, a key made by subKey (not noKey).
+// has reports whether the set holds key. The set never holds noKey, though
+// an empty set's first is noKey.
 func (s *subSet) has(key unique.Handle[Sub]) bool {
 	if s.first == key {
-		return true
+		return key != noKey
 	}
 	if s.rest == nil {
 		return false
@@ -54,8 +55,11 @@ func (s *subSet) add(key unique.Handle[Sub]) {
 	}
 }
 
-// remove removes key and reports whether the set held it.
+// remove removes key and reports whether the set held it (never noKey).
 func (s *subSet) remove(key unique.Handle[Sub]) bool {
+	if key == noKey {
+		return false
+	}
 	if s.first == key {
 		s.first = s.popRest()
 		return true

@@ -13,10 +13,26 @@ import (
 // TestSubSet adds and removes random subscriptions and checks the set
 // against a map after every step: membership, count, and the keys listed
 // (the first inline, the rest behind its pointer, which goes when empty).
+// First, sets of each shape: none holds noKey, though an empty set's first
+// is noKey.
 func TestSubSet(t *testing.T) {
 	keys := make([]unique.Handle[Sub], 6)
 	for i := range keys {
 		keys[i] = subKey(Sub{Topic: fmt.Sprint("t", i)})
+	}
+	for _, tc := range []struct {
+		name string
+		add  int // keys added
+	}{{"empty", 0}, {"first only", 1}, {"first and rest", 3}} {
+		var s subSet
+		for _, k := range keys[:tc.add] {
+			s.add(k)
+		}
+		require.Equal(t, tc.add, s.len(), "%s: len", tc.name)
+		assert.False(t, s.has(noKey), "%s: has noKey", tc.name)
+		assert.False(t, s.remove(noKey), "%s: remove noKey", tc.name)
+		assert.Equal(t, tc.add, s.len(), "%s: removing noKey removes nothing", tc.name)
+		assert.Equal(t, tc.add > 0, s.has(keys[0]), "%s: has its first key", tc.name)
 	}
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 2))
