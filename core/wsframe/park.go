@@ -30,9 +30,9 @@ var parkPool = sync.Pool{New: func() any { return new(Parser) }}
 // FeedParked is Feed for the connection whose state k holds: p takes
 // it, parses b and gives back to k what is left partial (on an error,
 // only that Feed failed, so feeding k again returns ErrFailed). p carries
-// the Config, the same for every connection it feeds: p keeps its own,
-// and is left at a frame boundary for the next connection. h must not
-// call FeedParked with p.
+// the Config: p keeps its own, whichever Parser parked k's state, and is
+// left at a frame boundary for the next connection. h must not call
+// FeedParked with p.
 func (p *Parser) FeedParked(k *Parked, b []byte, h Handler) error {
 	p.unpark(k)
 	err := p.Feed(b, h)
@@ -40,18 +40,17 @@ func (p *Parser) FeedParked(k *Parked, b []byte, h Handler) error {
 	return err
 }
 
-// unpark loads k's state into p, or a frame boundary when k is empty.
-// k's copy is stale until park overwrites or drops it: the buffer is p's.
+// unpark loads k's state into p, or a frame boundary when k is empty,
+// keeping p's Config. k's copy is stale until park overwrites or drops
+// it: the buffer is p's.
 func (p *Parser) unpark(k *Parked) {
-	switch k.p {
-	case nil:
-		*p = p.clean()
-	case &failed:
-		*p = p.clean()
-		p.state = stFailed
-	default:
-		*p = *k.p
+	if k.p == nil {
+		p.boundary()
+		return
 	}
+	lim, cli := p.max, p.cli
+	*p = *k.p // &failed too: a failed state that refuses input
+	p.max, p.cli = lim, cli
 }
 
 // park moves what is partial in p to k, in a pooled Parser, or empties k
@@ -69,11 +68,8 @@ func (p *Parser) park(k *Parked) {
 		}
 		*k.p = *p
 	}
-	*p = p.clean()
+	p.boundary()
 }
-
-// clean is p's frame boundary: p's Config and nothing else.
-func (p *Parser) clean() Parser { return Parser{max: p.max, cli: p.cli} }
 
 // idle reports whether p is at a frame boundary with no message open and
 // no buffer held: a clean Parser would parse the next bytes the same way.

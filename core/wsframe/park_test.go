@@ -110,6 +110,26 @@ func TestParkedReleaseMidFrame(t *testing.T) {
 	assert.Equal(t, 1000, p.limit(), "the working Parser keeps its Config")
 }
 
+// TestFeedParkedKeepsWorkingConfig: a state parked by a Parser with
+// another Config resumes in p under p's Config, which p keeps.
+func TestFeedParkedKeepsWorkingConfig(t *testing.T) {
+	var client, server Parser
+	client.Reset(Config{Client: true, MaxMessage: 10})
+	server.Reset(Config{MaxMessage: 1000})
+	var k, other Parked
+	var f feeder
+	in := uf(ws.OpText, fin, "12345678")
+	require.NoError(t, client.FeedParked(&k, in[:5], f.record))
+	require.False(t, k.Empty(), "half a frame is parked")
+	require.NoError(t, server.FeedParked(&k, in[5:], f.record), "the server Parser finishes it")
+	assert.True(t, k.Empty())
+	require.NoError(t, server.FeedParked(&other, mf(ws.OpText, fin, pattern(500)), f.record),
+		"the server Parser still takes masked frames over the client's limit")
+	assert.Equal(t, []msg{text("12345678"), text(pattern(500))}, f.result(nil).msgs)
+	assert.Equal(t, 1000, server.limit())
+	assert.ErrorIs(t, client.FeedParked(&other, mf(ws.OpText, fin, "x"), nil), ErrMasked, "the client Parser keeps its own")
+}
+
 func TestParkedFailure(t *testing.T) {
 	var p Parser
 	var bad, good Parked

@@ -99,8 +99,14 @@ const (
 // in the middle of a message so its buffer is reused.
 func (p *Parser) Reset(c Config) {
 	p.release()
-	*p = Parser{max: int32(min(max(c.MaxMessage, 0), math.MaxInt32)), cli: c.Client} // 0: the default
+	p.max = int32(min(max(c.MaxMessage, 0), math.MaxInt32)) // 0: the default
+	p.cli = c.Client
+	p.boundary()
 }
+
+// boundary puts p at a frame boundary with nothing held, keeping its
+// Config; a buffer p held must have been released or handed on.
+func (p *Parser) boundary() { *p = Parser{max: p.max, cli: p.cli} }
 
 // Buffered reports the payload bytes held for an incomplete frame or
 // message: 0 when idle. The bytes of a data message never pass MaxMessage;
