@@ -9,7 +9,8 @@
 // fragmented message is incomplete, so an idle connection holds none.
 // A server with many connections may instead keep one Parser per parsing
 // goroutine and per connection a Parked (8 bytes), which holds state only
-// while a frame or message is partial (FeedParked).
+// while a frame or message is partial (FeedParked). Held counts the pooled
+// Parsers and buffers that partial frames hold, process-wide.
 //
 // Every protocol violation is a *CloseError carrying the close code that
 // RFC 6455 prescribes; the predeclared ones (ErrReservedBits, ...) can be

@@ -16,7 +16,11 @@ import "sync"
 
 // Parked is a connection's parser state while its working Parser parses
 // for others. The zero value is a connection at a frame boundary. It is
-// owned by whoever feeds the connection.
+// owned by whoever feeds the connection. It must not be copied while it
+// holds state (Empty is false): the copy would name a Parser that the
+// original gives back to its pool. (Releasing such a copy after the
+// original gives nothing back twice, unless the pool handed the Parser
+// out again meanwhile.)
 type Parked struct {
 	p *Parser // nil: nothing partial; &failed after an error
 }
@@ -65,6 +69,7 @@ func (p *Parser) park(k *Parked) {
 	default:
 		if k.p == nil || k.p == &failed {
 			k.p = parkPool.Get().(*Parser)
+			gauge.parked.Add(1)
 		}
 		*k.p = *p
 	}
@@ -78,24 +83,29 @@ func (p *Parser) idle() bool {
 }
 
 // drop empties k without touching a buffer its state names (the working
-// Parser owns that one) and gives its Parser back to the pool.
+// Parser owns that one) and gives its Parser back to the pool. A Parser
+// already given back (stPooled: a stale copy of k) is not given twice.
 func (k *Parked) drop() {
-	if k.p != nil && k.p != &failed {
-		*k.p = Parser{}
+	if k.holds() {
+		*k.p = Parser{state: stPooled}
 		parkPool.Put(k.p)
+		gauge.parked.Add(-1)
 	}
 	k.p = nil
 }
 
 // Release drops a parked partial frame or message, giving its buffer and
 // its Parser back to their pools. Call it when the connection closes;
-// k is then empty.
+// k is then empty, and releasing it again does nothing.
 func (k *Parked) Release() {
-	if k.p != nil && k.p != &failed {
+	if k.holds() {
 		k.p.release()
 	}
 	k.drop()
 }
+
+// holds reports whether k has a pooled Parser of its own.
+func (k *Parked) holds() bool { return k.p != nil && k.p != &failed && k.p.state != stPooled }
 
 // Buffered reports the payload bytes parked for an incomplete frame or
 // message, as Parser.Buffered: 0 when nothing is partial.
@@ -108,4 +118,4 @@ func (k *Parked) Buffered() int {
 
 // Empty reports whether k costs nothing beyond its own 8 bytes: nothing
 // is partial, it was released, or its connection failed.
-func (k *Parked) Empty() bool { return k.p == nil || k.p == &failed }
+func (k *Parked) Empty() bool { return !k.holds() }

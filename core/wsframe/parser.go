@@ -62,6 +62,7 @@ type Handler func(op ws.OpCode, payload []byte) error
 //	                      open message; the last piece delivers the control
 //	                      frame, or the message on a final frame.
 //	stFailed              an error was returned; Feed returns ErrFailed.
+//	stPooled              a parked state's Parser waiting in its pool.
 //
 // A header in the read buffer whole is decoded from it directly, running
 // the same checks in the same order, so the result never depends on how
@@ -92,6 +93,7 @@ const (
 	stHeader uint8 = iota
 	stPayload
 	stFailed
+	stPooled // a parked state's Parser back in its pool (Parked.drop)
 )
 
 // Reset drops any partial frame or message, gives its buffer back to the
@@ -359,6 +361,7 @@ func (p *Parser) hold(chunk []byte) error {
 func (p *Parser) reserve(n int) {
 	if p.acc == nil {
 		p.acc = getBuf(n)
+		gauge.buffers.Add(1)
 		return
 	}
 	need := len(*p.acc) + n
@@ -419,6 +422,7 @@ func (p *Parser) release() {
 	if p.acc != nil {
 		putBuf(p.acc)
 		p.acc = nil
+		gauge.buffers.Add(-1)
 	}
 	p.msgLen = 0
 }

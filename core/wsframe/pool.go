@@ -3,6 +3,7 @@ package wsframe
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 // Accumulation buffers for incomplete frames and fragmented messages come
@@ -50,4 +51,25 @@ func putBuf(b *[]byte) {
 	}
 	*b = (*b)[:0]
 	pools[c].Put(b)
+}
+
+// gauge counts what partial frames and messages hold, across the process.
+var gauge struct {
+	parked  atomic.Int64 // Parsers taken from parkPool
+	buffers atomic.Int64 // accumulation buffers that Parsers hold
+}
+
+// Holding is what partial frames and messages hold at one moment, across
+// every Parser of the process: a gauge for a server to report, which goes
+// back to where it was when its connections finish or close their frames.
+// A Parser dropped without Reset, or a Parked without Release, while it
+// holds state stays counted.
+type Holding struct {
+	Parked  int64 // pooled Parsers holding a Parked's partial state
+	Buffers int64 // accumulation buffers held by Parsers, parked or working
+}
+
+// Held returns what partial frames and messages hold now.
+func Held() Holding {
+	return Holding{Parked: gauge.parked.Load(), Buffers: gauge.buffers.Load()}
 }
