@@ -25,7 +25,7 @@ type conn struct {
 	pk    wsframe.Parked // the parser's state while a frame or message is partial; the loop's Parser parses
 	fd    int32          // a descriptor is an int, but a small one: 4 bytes keep conn in the 48-byte size class
 	done  bool           // reading stopped: a close frame or a protocol error came
-	gone  bool           // closed and forgotten
+	gone  bool           // closed and forgotten; set under loop.mu (loop.forget)
 	login bool           // a login's queue was stored in Transport.logins and may still take requests
 
 	closed bool        // fd is closed: write nothing; guarded by wmu

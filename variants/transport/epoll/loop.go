@@ -26,7 +26,7 @@ type loop struct {
 	// message is partial (conn.pk), so an idle one holds no parser.
 	parser wsframe.Parser
 
-	mu sync.Mutex // guards conns
+	mu sync.Mutex // guards conns, and each conn's gone as close checks and sets it
 	// conns is indexed by fd / len(t.loops): a loop holds the descriptors
 	// with fd % len(t.loops) == its index (Upgrade), and descriptors are
 	// small dense ints, so the table is dense: 8 bytes and no hashing per
@@ -97,7 +97,7 @@ func (l *loop) attach(fd int, early []byte) {
 	l.put(ec)
 	l.mu.Unlock()
 	if err := l.p.Add(fd, connKey(ec)); err != nil {
-		l.close(ec)
+		l.close(ec) // here, or by closeAll on the loop if it found ec first
 	}
 }
 
@@ -166,7 +166,7 @@ func (l *loop) serveAgain() {
 // (untilEOF): data and the peer's FIN may come in one edge, and the end is
 // only seen by reading on.
 func (l *loop) read(ec *conn, untilEOF bool) {
-	if ec.gone {
+	if ec.gone { // without l.mu: of a conn with events only the loop sets it
 		return
 	}
 	ec.c.Hold() // the replies to what this turn reads leave in one kick
@@ -191,24 +191,35 @@ func (l *loop) read(ec *conn, untilEOF bool) {
 	l.again = append(l.again, ec)
 }
 
-// close closes the socket, forgets the connection and tells the hub. Only
-// the loop closes descriptors, so no other goroutine can touch a reused fd.
+// close forgets the connection, closes the socket and tells the hub, once
+// whoever calls it. Only the loop closes descriptors that epoll watches, so
+// no other goroutine can touch a reused fd; attach closes one that epoll
+// refused, which the loop's closeAll may close at the same time.
 func (l *loop) close(ec *conn) {
-	if ec.gone {
+	if !l.forget(ec) {
 		return
 	}
-	ec.gone = true
 	ec.wmu.Lock()
 	ec.closed = true
 	poll.Close(ec.sock())
 	ec.wmu.Unlock()
+	ec.pk.Release() // a partial frame's Parser and buffer go back to their pools
+	l.t.hub.Closed(ec.c)
+}
+
+// forget marks ec gone and takes it out of conns, and reports whether this
+// call did: of two closers, one wins.
+func (l *loop) forget(ec *conn) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ec.gone {
+		return false
+	}
+	ec.gone = true
 	if i := l.slot(ec); l.conns[i] == ec {
 		l.conns[i] = nil
 	}
-	l.mu.Unlock()
-	ec.pk.Release() // a partial frame's buffer goes back to its pool
-	l.t.hub.Closed(ec.c)
+	return true
 }
 
 func (l *loop) closeAll() {

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,18 +165,58 @@ func TestParkedEarlyBytes(t *testing.T) {
 	assert.Equal(t, reply("early"), got)
 }
 
-// TestParkedCloseMidFrame: a connection that ends inside a frame releases
-// its parked state.
+// TestParkedCloseMidFrame: a connection that ends inside a frame gives
+// its parked Parser and buffer back to their pools (wsframe.Held).
 func TestParkedCloseMidFrame(t *testing.T) {
 	l := testLoop(t)
+	start := wsframe.Held()
 	p := connect(t, l, nil)
 	frame := wsframe.AppendMaskedFrame(nil, ws.OpText, true, testMask, make([]byte, 1000))
 	p.send(t, frame[:600])
 	require.False(t, p.ec.pk.Empty(), "half a frame is parked")
-	require.Positive(t, p.ec.pk.Buffered())
+	require.Equal(t, wsframe.Holding{Parked: start.Parked + 1, Buffers: start.Buffers + 1}, wsframe.Held())
 	require.NoError(t, p.nc.Close())
 	l.read(p.ec, true)
 	assert.True(t, p.ec.gone, "the loop closed the connection at EOF")
-	assert.True(t, p.ec.pk.Empty(), "and released its parked state")
-	assert.Zero(t, p.ec.pk.Buffered())
+	assert.Equal(t, start, wsframe.Held(), "and its parked state went back to its pools")
+}
+
+// TestCloseTwice: two closers of one connection at once, as attach when
+// epoll refuses the descriptor and the loop's closeAll: one closes, the
+// parked state goes back once, the hub hears of it once.
+func TestCloseTwice(t *testing.T) {
+	l := testLoop(t)
+	start := wsframe.Held()
+	conns := l.t.hub.Stats().Conns.Load()
+	frame := subscribe("x")
+	p := connect(t, l, frame[:len(frame)/2])
+	require.False(t, p.ec.pk.Empty(), "half a frame is parked")
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.close(p.ec)
+		}()
+	}
+	wg.Wait()
+	assert.True(t, p.ec.gone)
+	assert.Equal(t, start, wsframe.Held(), "the parked state went back once")
+	assert.Equal(t, conns, l.t.hub.Stats().Conns.Load(), "the hub counts the connection closed once")
+	assert.Nil(t, l.lookup(connKey(p.ec)), "the loop forgot it")
+}
+
+// TestAttachRefused: a descriptor epoll refuses (a regular file) is closed
+// by attach, which releases what its early bytes parked.
+func TestAttachRefused(t *testing.T) {
+	l := testLoop(t)
+	start := wsframe.Held()
+	conns := l.t.hub.Stats().Conns.Load()
+	fd, err := unix.Open(filepath.Join(t.TempDir(), "file"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	require.NoError(t, err)
+	frame := subscribe("x")
+	l.attach(fd, frame[:len(frame)/2])
+	assert.Equal(t, start, wsframe.Held(), "the early half frame's state went back")
+	assert.Equal(t, conns, l.t.hub.Stats().Conns.Load(), "the connection is closed")
+	assert.Empty(t, slices.DeleteFunc(slices.Clone(l.conns), func(ec *conn) bool { return ec == nil }), "the loop holds no connection")
 }
