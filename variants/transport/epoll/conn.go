@@ -205,7 +205,7 @@ func (ec *conn) work(t *Transport, q *sideQueue, first core.Request) {
 		if len(q.msgs) == 0 {
 			q.done = true
 			q.mu.Unlock()
-			t.logins.CompareAndDelete(ec, q) // unless a later login replaced q
+			t.endLogin(ec, q)
 			return
 		}
 		m := q.msgs[0]
@@ -221,6 +221,17 @@ func (ec *conn) work(t *Transport, q *sideQueue, first core.Request) {
 			ec.c.Apply(t.ctx, req)
 		}
 	}
+}
+
+// endLogin takes q, done, out of logins, unless a later login of ec has
+// replaced it: the loop may start one as soon as it sees q done.
+func (t *Transport) endLogin(ec *conn, q *sideQueue) {
+	remove := func() bool { return t.logins.CompareAndDelete(ec, q) }
+	if t.loginEnd != nil {
+		t.loginEnd(remove)
+		return
+	}
+	remove()
 }
 
 // maxIOV is the most buffers one writev carries: the kernel's IOV_MAX.

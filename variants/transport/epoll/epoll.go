@@ -31,6 +31,10 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// loginEnd, set by tests only, is handed a login goroutine's removal
+	// of its queue from logins (endLogin) to run when the test chooses.
+	loginEnd func(remove func() bool)
 }
 
 // New starts one event loop per GOMAXPROCS. It returns poll.ErrUnsupported

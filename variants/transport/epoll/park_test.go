@@ -21,6 +21,7 @@ import (
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/variants/policy"
 	"github.com/gpush/gpush/variants/registry"
 )
@@ -77,6 +78,15 @@ func (p *peer) send(t *testing.T, b []byte) {
 	p.l.read(p.ec, false)
 }
 
+// expect reads the next frames the server wrote and checks their payloads.
+func (p *peer) expect(t *testing.T, want ...string) {
+	t.Helper()
+	for i, w := range want {
+		_, got := p.next(t)
+		assert.Equal(t, w, got, "frame %d", i)
+	}
+}
+
 // next reads the next frame the server wrote.
 func (p *peer) next(t *testing.T) (ws.OpCode, string) {
 	require.NoError(t, p.nc.SetReadDeadline(time.Now().Add(10*time.Second)), "a safety net, not a timing")
@@ -85,11 +95,9 @@ func (p *peer) next(t *testing.T) (ws.OpCode, string) {
 	return h.OpCode, string(payload)
 }
 
-var testMask = [4]byte{1, 2, 3, 4}
-
+// subscribe is a client's subscribe request to topic, as a frame.
 func subscribe(topic string) []byte {
-	req := fmt.Sprintf(`{"code":1,"topic":%q}`, topic)
-	return wsframe.AppendMaskedFrame(nil, ws.OpText, true, testMask, []byte(req))
+	return wsclient.Text(fmt.Sprintf(`{"code":1,"topic":%q}`, topic))
 }
 
 func reply(topic string) string { return fmt.Sprintf(`{"code":1,"topic":%q,"status":0}`, topic) }
@@ -138,15 +146,15 @@ func TestParkedInterleaved(t *testing.T) {
 func TestParkedFragmentedMessage(t *testing.T) {
 	l := testLoop(t)
 	p := connect(t, l, nil)
-	p.send(t, wsframe.AppendMaskedFrame(nil, ws.OpText, false, testMask, []byte(`{"code":1,`)))
+	p.send(t, wsframe.AppendMaskedFrame(nil, ws.OpText, false, wsclient.Mask, []byte(`{"code":1,`)))
 	assert.False(t, p.ec.pk.Empty(), "the open message is parked")
 	assert.Equal(t, len(`{"code":1,`), p.ec.pk.Buffered())
-	p.send(t, wsframe.AppendMaskedFrame(nil, ws.OpPing, true, testMask, []byte("hi")))
+	p.send(t, wsframe.AppendMaskedFrame(nil, ws.OpPing, true, wsclient.Mask, []byte("hi")))
 	op, got := p.next(t)
 	assert.Equal(t, ws.OpPong, op)
 	assert.Equal(t, "hi", got)
 	assert.False(t, p.ec.pk.Empty(), "still open after the ping")
-	p.send(t, wsframe.AppendMaskedFrame(nil, ws.OpContinuation, true, testMask, []byte(`"topic":"f"}`)))
+	p.send(t, wsframe.AppendMaskedFrame(nil, ws.OpContinuation, true, wsclient.Mask, []byte(`"topic":"f"}`)))
 	assert.True(t, p.ec.pk.Empty(), "released when the message completes")
 	_, got = p.next(t)
 	assert.Equal(t, reply("f"), got)
@@ -171,7 +179,7 @@ func TestParkedCloseMidFrame(t *testing.T) {
 	l := testLoop(t)
 	start := wsframe.Held()
 	p := connect(t, l, nil)
-	frame := wsframe.AppendMaskedFrame(nil, ws.OpText, true, testMask, make([]byte, 1000))
+	frame := wsframe.AppendMaskedFrame(nil, ws.OpText, true, wsclient.Mask, make([]byte, 1000))
 	p.send(t, frame[:600])
 	require.False(t, p.ec.pk.Empty(), "half a frame is parked")
 	require.Equal(t, wsframe.Holding{Parked: start.Parked + 1, Buffers: start.Buffers + 1}, wsframe.Held())
