@@ -25,6 +25,7 @@ type loop struct {
 	// goroutine: a connection keeps only its state while a frame or
 	// message is partial (conn.pk), so an idle one holds no parser.
 	parser wsframe.Parser
+	cfg    wsframe.Config // parser's, set once; attach configures its own Parser with it
 
 	mu sync.Mutex // guards conns, and each conn's gone as close checks and sets it
 	// conns is indexed by fd / len(t.loops): a loop holds the descriptors
@@ -42,8 +43,8 @@ func newLoop(t *Transport) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{t: t, p: p, buf: make([]byte, readBufSize)}
-	l.parser.Reset(t.parserConfig())
+	l := &loop{t: t, p: p, buf: make([]byte, readBufSize), cfg: t.parserConfig()}
+	l.parser.Reset(l.cfg)
 	return l, nil
 }
 
@@ -90,7 +91,7 @@ func (l *loop) attach(fd int, early []byte) {
 	ec.Kick()
 	if len(early) > 0 { // parsed here, not on the loop: with a Parser of its own
 		var p wsframe.Parser
-		p.Reset(l.t.parserConfig())
+		p.Reset(l.cfg)
 		ec.feed(l.t, &p, early)
 	}
 	l.mu.Lock()
