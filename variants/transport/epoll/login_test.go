@@ -118,6 +118,7 @@ func TestLoginClosedWhileAuthenticating(t *testing.T) {
 	g.open("alice")
 	waitUntil(t, func() bool { return !inLogins(l, p.ec) }, "the queue leaves logins once the login's goroutine ends")
 	assert.Equal(t, start, wsframe.Held())
+	assert.Zero(t, l.t.hub.Stats().LoggedIn.Load(), "a login that ends after its connection closed does not count")
 }
 
 // TestLoginAfterLogin: a second login that starts once the first one's
