@@ -45,9 +45,12 @@ func TestBatchedWrites(t *testing.T) {
 // carried 64: 5,000 pushes took 79 writes), and the peers' writers as many
 // or a copy of them. A first push, read back, makes the flusher flush now,
 // and a flusher never flushes sooner than one interval after its last
-// flush: the pushes that follow are all pending at its next one. Their
-// 40 KB may still leave in a few writes cut short by the socket's first
-// send buffer (16 KB): at most 8 more than flushes, where one writev per 64
+// flush: the pushes that follow are all pending at its next one, unless
+// the transport writes them first (the epoll loop writes what is pending
+// when the socket reports room, EPOLLOUT, which a busy machine may deliver
+// late: then the flusher finds nothing and counts no flush). Their 40 KB
+// may still leave in a few writes cut short by the socket's first send
+// buffer (16 KB): at most 8 more than flushes, where one writev per 64
 // frames would be 16.
 func TestManyFramesFewWrites(t *testing.T) {
 	eachVariant(t, policyOnly("batched"), func(c *server.Config) {
@@ -68,7 +71,6 @@ func TestManyFramesFewWrites(t *testing.T) {
 			require.Equal(t, fmt.Sprint(i), string(c.Read().Data))
 		}
 		writes, flushes := st.Writes.Load()-before, st.Flushes.Load()-flushedBefore
-		require.Positive(t, flushes, "the pushes left through the flusher")
 		assert.LessOrEqual(t, writes, flushes+8, "%d pushes in %d flushes took %d writes (one per 64 frames would be %d)", n, flushes, writes, n/64)
 		t.Logf("%s: %d pushes in %d flushes, %d writes", s.Config.Variant, n, flushes, writes)
 	})
