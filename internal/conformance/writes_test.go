@@ -48,10 +48,12 @@ func TestBatchedWrites(t *testing.T) {
 // flush: the pushes that follow are all pending at its next one, unless
 // the transport writes them first (the epoll loop writes what is pending
 // when the socket reports room, EPOLLOUT, which a busy machine may deliver
-// late: then the flusher finds nothing and counts no flush). Their 40 KB
-// may still leave in a few writes cut short by the socket's first send
-// buffer (16 KB): at most 8 more than flushes, where one writev per 64
-// frames would be 16.
+// late: then the flusher finds nothing and counts no flush). Their 12 KB
+// fit in the socket's first send buffer (16 KB), so a flush is one write;
+// a write cut short (a busy machine's reader behind) or a kick before the
+// flush adds one or two: at most 3 more than flushes, where one writev per
+// 64 frames would be 5. (With 40 KB, a reader slowed by a loaded machine
+// made EPOLLOUT-paced writes of whatever room it freed: 22 writes.)
 func TestManyFramesFewWrites(t *testing.T) {
 	eachVariant(t, policyOnly("batched"), func(c *server.Config) {
 		c.FlushInterval = 300 * time.Millisecond
@@ -63,7 +65,7 @@ func TestManyFramesFewWrites(t *testing.T) {
 		require.Equal(t, "first", string(c.Read().Data))
 		st := s.Hub().Stats()
 		before, flushedBefore := st.Writes.Load(), st.Flushes.Load()
-		const n = 1000
+		const n = 300
 		for i := range n {
 			require.NoError(t, s.Hub().Publish(context.Background(), core.Push{Topic: "m", Data: []byte(fmt.Sprint(i))}))
 		}
@@ -71,7 +73,7 @@ func TestManyFramesFewWrites(t *testing.T) {
 			require.Equal(t, fmt.Sprint(i), string(c.Read().Data))
 		}
 		writes, flushes := st.Writes.Load()-before, st.Flushes.Load()-flushedBefore
-		assert.LessOrEqual(t, writes, flushes+8, "%d pushes in %d flushes took %d writes (one per 64 frames would be %d)", n, flushes, writes, n/64)
+		assert.LessOrEqual(t, writes, flushes+3, "%d pushes in %d flushes took %d writes (one per 64 frames would be %d)", n, flushes, writes, n/64)
 		t.Logf("%s: %d pushes in %d flushes, %d writes", s.Config.Variant, n, flushes, writes)
 	})
 }
