@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
 )
 
 // metrics exports the hub's counters to Prometheus. Labels are kinds
@@ -65,12 +66,14 @@ var (
 	descHChans   = prometheus.NewDesc("gpush_history_channels", "Channels with a sequence (history on).", nil, nil)
 	descHPushes  = prometheus.NewDesc("gpush_history_pushes", "Pushes kept for recovery.", nil, nil)
 	descHBytes   = prometheus.NewDesc("gpush_history_bytes", "Frame bytes of the pushes kept for recovery.", nil, nil)
+	descParked   = prometheus.NewDesc("gpush_partial_frame_parsers", "Parser states parked for connections in the middle of a frame or message (epoll transport).", nil, nil)
+	descPartBufs = prometheus.NewDesc("gpush_partial_frame_buffers", "Buffers holding the bytes of partial frames or fragmented messages.", nil, nil)
 )
 
 func (statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConns, descLoggedIn, descSubs, descRequests, descPushes, descDeliv,
 		descBytes, descWrites, descFlushes, descSlow, descAuthFail, descCloses, descBatch, descLatency,
-		descRecover, descReplayed, descHChans, descHPushes, descHBytes} {
+		descRecover, descReplayed, descHChans, descHPushes, descHBytes, descParked, descPartBufs} {
 		ch <- d
 	}
 }
@@ -102,6 +105,9 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descHChans, st.HistoryChannels.Load())
 	gauge(descHPushes, st.HistoryPushes.Load())
 	gauge(descHBytes, st.HistoryBytes.Load())
+	held := wsframe.Held() // process-wide: the parsers' pools are
+	gauge(descParked, held.Parked)
+	gauge(descPartBufs, held.Buffers)
 	ch <- histogram(descBatch, &st.Batch, core.BatchBounds, 1)
 	ch <- histogram(descLatency, &st.Latency, core.LatencyBounds, 1e-9)
 	for i, code := range core.CloseCodes {

@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/core/wsframe/wsclient"
 	"github.com/gpush/gpush/internal/server"
 	st "github.com/gpush/gpush/internal/servertest"
 )
@@ -53,6 +55,34 @@ func TestMetrics(t *testing.T) {
 		r.Body.Close()
 		assert.Equal(t, 200, r.StatusCode, path)
 	}
+}
+
+// TestMetricsPartialFrames: a client stopped in the middle of a frame
+// shows as one parked parser and one buffer until the frame completes.
+func TestMetricsPartialFrames(t *testing.T) {
+	s := st.Start(t, "epoll-sharded-batched", nil)
+	c := s.Dial(t)
+	base := scrape(t, s)
+	parked, bufs := metric(base, "gpush_partial_frame_parsers"), metric(base, "gpush_partial_frame_buffers")
+	require.Equal(t, "0", parked, "no partial frame before the test")
+	require.Equal(t, "0", bufs)
+
+	frame := wsclient.Text(`{"code":1,"topic":"half","id":7}`)
+	_, err := c.WS.NetConn().Write(frame[:10])
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		text := scrape(t, s)
+		return metric(text, "gpush_partial_frame_parsers") == "1" && metric(text, "gpush_partial_frame_buffers") == "1"
+	}, 5*time.Second, 10*time.Millisecond, "a half frame parks a parser and a buffer")
+
+	_, err = c.WS.NetConn().Write(frame[10:])
+	require.NoError(t, err)
+	reply := c.Read()
+	assert.Equal(t, "half", reply.Topic, "the frame completed is served")
+	require.Eventually(t, func() bool {
+		text := scrape(t, s)
+		return metric(text, "gpush_partial_frame_parsers") == "0" && metric(text, "gpush_partial_frame_buffers") == "0"
+	}, 5*time.Second, 10*time.Millisecond, "the completed frame gives both back")
 }
 
 // scrape returns the text of /metrics.
