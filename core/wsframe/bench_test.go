@@ -34,15 +34,7 @@ func benchStream(size, frags int) ([]byte, int) {
 }
 
 func BenchmarkFeed(b *testing.B) {
-	for _, size := range []int{16, 64, 4096} {
-		for _, split := range []int{0, 1, 1448} {
-			name := fmt.Sprintf("size=%d/split=%d", size, split)
-			if split == 0 {
-				name = fmt.Sprintf("size=%d/split=none", size)
-			}
-			b.Run(name, func(b *testing.B) { benchFeed(b, size, 1, split) })
-		}
-	}
+	eachFeedCase(b, func(b *testing.B, size, split int) { benchFeed(b, size, 1, split) })
 	for _, frags := range []int{4} {
 		b.Run(fmt.Sprintf("size=4096/frags=%d/split=none", frags), func(b *testing.B) { benchFeed(b, 4096, frags, 0) })
 	}
@@ -52,13 +44,19 @@ func BenchmarkFeed(b *testing.B) {
 // parking a connection's state between reads, in the working Parser of an
 // event loop, instead of keeping a Parser per connection.
 func BenchmarkFeedParked(b *testing.B) {
+	eachFeedCase(b, benchFeedParked)
+}
+
+// eachFeedCase runs bench for every message size and piece size of the
+// feed benchmarks, named size=N/split=M (split=none: all at once).
+func eachFeedCase(b *testing.B, bench func(b *testing.B, size, split int)) {
 	for _, size := range []int{16, 64, 4096} {
 		for _, split := range []int{0, 1, 1448} {
 			name := fmt.Sprintf("size=%d/split=%d", size, split)
 			if split == 0 {
 				name = fmt.Sprintf("size=%d/split=none", size)
 			}
-			b.Run(name, func(b *testing.B) { benchFeedParked(b, size, split) })
+			b.Run(name, func(b *testing.B) { bench(b, size, split) })
 		}
 	}
 }

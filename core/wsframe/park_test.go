@@ -1,8 +1,6 @@
 package wsframe
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -10,55 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The parked tests run the vectors through FeedParked, one working Parser
-// for the stream under test and an interloper that parses between each
-// two of its pieces: the state must survive being parked at any byte.
-
-// TestFeedParkedSplit feeds every vector parked, in two pieces cut at
-// every byte.
-func TestFeedParkedSplit(t *testing.T) {
-	for _, v := range vectors {
-		t.Run(v.name, func(t *testing.T) {
-			f := feeder{parked: true}
-			cut := []int{0}
-			for cut[0] = 0; cut[0] <= len(v.in); cut[0]++ {
-				if sampled(cut[0], len(v.in)) {
-					continue
-				}
-				if !v.check(t, &f, cut, fmt.Sprintf("parked, cut at %d", cut[0])) {
-					return
-				}
-			}
-		})
-	}
-}
-
-func TestFeedParkedByteByByte(t *testing.T) {
-	for _, v := range vectors {
-		t.Run(v.name, func(t *testing.T) {
-			cuts := make([]int, 0, len(v.in))
-			for c := 1; c < len(v.in); c++ {
-				cuts = append(cuts, c)
-			}
-			v.check(t, &feeder{parked: true}, cuts, "parked, byte by byte")
-		})
-	}
-}
-
-func TestFeedParkedRandomSplits(t *testing.T) {
-	rng := rand.New(rand.NewPCG(6455, 2))
-	for _, v := range vectors {
-		t.Run(v.name, func(t *testing.T) {
-			f := feeder{parked: true}
-			for i := range 50 {
-				cuts := randomCuts(rng, len(v.in))
-				if !v.check(t, &f, cuts, fmt.Sprintf("parked, iteration %d, cuts %v", i, cuts)) {
-					return
-				}
-			}
-		})
-	}
-}
+// The vectors run parked in TestFeedSplit, TestFeedByteByByte and
+// TestFeedRandomSplits (feedModes); these tests pin what parking holds.
 
 func TestParkedFragmentedAcrossReads(t *testing.T) {
 	var p Parser

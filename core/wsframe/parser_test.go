@@ -280,21 +280,33 @@ func TestFeedWhole(t *testing.T) {
 
 // TestFeedSplit feeds every vector in two pieces, cut at every byte.
 func TestFeedSplit(t *testing.T) {
-	for _, v := range vectors {
-		t.Run(v.name, func(t *testing.T) {
-			var f feeder
-			cut := []int{0}
-			for cut[0] = 0; cut[0] <= len(v.in); cut[0]++ {
-				if sampled(cut[0], len(v.in)) {
-					continue
+	for _, m := range feedModes {
+		for _, v := range vectors {
+			t.Run(m.name+"/"+v.name, func(t *testing.T) {
+				f := feeder{parked: m.parked}
+				cut := []int{0}
+				for cut[0] = 0; cut[0] <= len(v.in); cut[0]++ {
+					if sampled(cut[0], len(v.in)) {
+						continue
+					}
+					if !v.check(t, &f, cut, fmt.Sprintf("%s, cut at %d", m.name, cut[0])) {
+						return
+					}
 				}
-				if !v.check(t, &f, cut, fmt.Sprintf("cut at %d", cut[0])) {
-					return
-				}
-			}
-		})
+			})
+		}
 	}
 }
+
+// feedModes are the two ways the split tests feed each vector: a Parser of
+// its own, and parked (FeedParked, with an interloper parsed between each
+// two pieces: the state must survive being parked at any byte). rounds is
+// TestFeedRandomSplits' iterations per vector.
+var feedModes = []struct {
+	name   string
+	parked bool
+	rounds int
+}{{"own", false, 200}, {"parked", true, 50}}
 
 // sampled reports whether cut c of an n-byte stream is skipped. Under the
 // race detector only, a long stream is cut at every byte of its first and
@@ -306,30 +318,34 @@ func sampled(c, n int) bool {
 }
 
 func TestFeedByteByByte(t *testing.T) {
-	for _, v := range vectors {
-		t.Run(v.name, func(t *testing.T) {
-			cuts := make([]int, 0, len(v.in))
-			for c := 1; c < len(v.in); c++ {
-				cuts = append(cuts, c)
-			}
-			v.check(t, new(feeder), cuts, "byte by byte")
-		})
+	for _, m := range feedModes {
+		for _, v := range vectors {
+			t.Run(m.name+"/"+v.name, func(t *testing.T) {
+				cuts := make([]int, 0, len(v.in))
+				for c := 1; c < len(v.in); c++ {
+					cuts = append(cuts, c)
+				}
+				v.check(t, &feeder{parked: m.parked}, cuts, m.name+", byte by byte")
+			})
+		}
 	}
 }
 
 // TestFeedRandomSplits feeds every vector cut into random pieces (seeded).
 func TestFeedRandomSplits(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6455, 1))
-	for _, v := range vectors {
-		t.Run(v.name, func(t *testing.T) {
-			var f feeder
-			for i := range 200 {
-				cuts := randomCuts(rng, len(v.in))
-				if !v.check(t, &f, cuts, fmt.Sprintf("iteration %d, cuts %v", i, cuts)) {
-					return
+	for _, m := range feedModes {
+		for _, v := range vectors {
+			t.Run(m.name+"/"+v.name, func(t *testing.T) {
+				f := feeder{parked: m.parked}
+				for i := range m.rounds {
+					cuts := randomCuts(rng, len(v.in))
+					if !v.check(t, &f, cuts, fmt.Sprintf("%s, iteration %d, cuts %v", m.name, i, cuts)) {
+						return
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
