@@ -5,6 +5,7 @@ package variants
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"time"
@@ -25,6 +26,17 @@ type Transport interface {
 	// Close stops the transport's goroutines; connections are closed by the
 	// hub's Drain before.
 	Close() error
+}
+
+// Acceptor is a Transport that also accepts connections and reads their
+// upgrade requests itself, without net/http: the server hands it the
+// WebSocket listener and its admission rule instead of serving requests
+// through Upgrade. The epoll transport is one: its loops read handshakes
+// as they read frames, with no goroutine per connection at any point.
+type Acceptor interface {
+	Transport
+	// Serve accepts from ln until it is closed, then returns nil.
+	Serve(ln net.Listener, g core.Gate) error
 }
 
 // Options are the settings the axes take.

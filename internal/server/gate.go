@@ -10,37 +10,59 @@ import (
 	"github.com/gpush/gpush/core"
 )
 
-// gate decides whether an upgrade request may become a connection: draining
-// and over max-conns answer 503, an Origin off the allow-list 403. A request
-// without Origin (not a browser) passes. Every answer but a completed
-// upgrade closes the connection (Connection: close), so a refused client
-// holds no socket outside max-conns.
+// gate decides whether an upgrade request may become a connection, for a
+// transport behind net/http: only /ws is served (404), then admit's rules.
+// Every answer but a completed upgrade closes the connection (Connection:
+// close), so a refused client holds no socket outside max-conns.
 func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close") // a completed upgrade is hijacked and writes its own headers
-	if r.URL.Path != "/ws" {
+	if r.URL.Path != wsPath {
 		http.NotFound(w, r)
 		return
 	}
-	if s.brokerDown() { // a node subscribes to broadcasts before it serves upgrades
-		s.metrics.rejected.WithLabelValues("broker").Inc()
-		http.Error(w, "broker unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if refused := s.slots.reserve(s.cfg.MaxConns, s.hub.Stats()); refused != "" {
-		s.metrics.rejected.WithLabelValues(refused).Inc()
-		http.Error(w, refusals[refused], http.StatusServiceUnavailable)
+	if status, text := s.admit(r.Header.Get("Origin")); status != 0 {
+		http.Error(w, text, status)
 		return
 	}
 	defer s.slots.release()
+	s.transport.Upgrade(w, r)
+}
+
+// wsPath is the WebSocket port's one path.
+const wsPath = "/ws"
+
+// upgradeGate is the same rule for a transport that reads the handshakes
+// itself (variants.Acceptor).
+func (s *Server) upgradeGate() core.Gate {
+	return core.Gate{Path: wsPath, MaxHeaderBytes: s.cfg.MaxHeaderBytes, Timeout: handshakeTimeout,
+		Admit: s.admit, Done: s.slots.release}
+}
+
+// handshakeTimeout bounds the time an upgrade request takes to arrive.
+const handshakeTimeout = 10 * time.Second
+
+// admit decides for a well-formed upgrade request with its Origin header:
+// draining and over max-conns answer 503, an Origin off the allow-list 403.
+// A request without Origin (not a browser) passes. 0 admits it and holds a
+// slot until s.slots.release.
+func (s *Server) admit(origin string) (status int, text string) {
+	if s.brokerDown() { // a node subscribes to broadcasts before it serves upgrades
+		s.metrics.rejected.WithLabelValues("broker").Inc()
+		return http.StatusServiceUnavailable, "broker unavailable"
+	}
+	if refused := s.slots.reserve(s.cfg.MaxConns, s.hub.Stats()); refused != "" {
+		s.metrics.rejected.WithLabelValues(refused).Inc()
+		return http.StatusServiceUnavailable, refusals[refused]
+	}
 	if testHookGate != nil {
 		testHookGate()
 	}
-	if o := r.Header.Get("Origin"); o != "" && len(s.cfg.AllowedOrigins) > 0 && !slices.Contains(s.cfg.AllowedOrigins, o) {
+	if origin != "" && len(s.cfg.AllowedOrigins) > 0 && !slices.Contains(s.cfg.AllowedOrigins, origin) {
+		s.slots.release()
 		s.metrics.rejected.WithLabelValues("origin").Inc()
-		http.Error(w, "origin not allowed", http.StatusForbidden)
-		return
+		return http.StatusForbidden, "origin not allowed"
 	}
-	s.transport.Upgrade(w, r)
+	return 0, ""
 }
 
 // testHookGate, when set by a test, runs in every upgrade that passed the

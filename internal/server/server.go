@@ -150,7 +150,7 @@ func (s *Server) buildAPIs() error {
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
 	// The WebSocket port answers one request per connection (see gate);
 	// IdleTimeout is a backstop for any answer that did not close.
-	s.wsSrv = &http.Server{Handler: http.HandlerFunc(s.gate), ReadHeaderTimeout: 10 * time.Second,
+	s.wsSrv = &http.Server{Handler: http.HandlerFunc(s.gate), ReadHeaderTimeout: handshakeTimeout,
 		IdleTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
 	if s.pprofLn != nil {
 		pm := http.NewServeMux()
@@ -187,7 +187,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			errc <- nil
 		}()
 	}
-	serve("ws", func() error { return s.wsSrv.Serve(s.wsLn) })
+	if a, ok := s.transport.(variants.Acceptor); ok {
+		serve("ws", func() error { return a.Serve(s.wsLn, s.upgradeGate()) })
+	} else {
+		serve("ws", func() error { return s.wsSrv.Serve(s.wsLn) })
+	}
 	serve("grpc", func() error { return s.grpcSrv.Serve(s.grpcLn) })
 	serve("http", func() error { return s.httpSrv.Serve(s.httpLn) })
 	n := 3
@@ -224,6 +228,7 @@ func (s *Server) shutdown() {
 	defer cancel()
 	s.slots.close(ctx) // no new upgrades; those past the gate finish, so Drain sees their connections
 	s.wsSrv.Close()    // and the rest of the WebSocket port; hijacked connections are the hub's
+	s.wsLn.Close()     // an Acceptor's: its handshakes in flight are refused by the closed gate
 	s.hub.Drain(ctx)
 	s.stopGRPC(ctx)
 	s.httpSrv.Shutdown(ctx)

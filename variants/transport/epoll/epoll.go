@@ -31,6 +31,7 @@ type Transport struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	gate   core.Gate // Serve's, set before its first handshake
 
 	// loginEnd, set by tests only, is handed a login goroutine's removal
 	// of its queue from logins (endLogin) to run when the test chooses.
@@ -58,9 +59,11 @@ func New(hub *core.Hub) (*Transport, error) {
 	return t, nil
 }
 
-// Upgrade completes the handshake with gobwas/ws, takes the socket out of
-// the Go runtime's poller and hands it to an event loop. The HTTP handler
-// goroutine ends here: nothing stays per connection.
+// Upgrade completes the handshake of a request another server read, with
+// gobwas/ws, takes the socket out of the Go runtime's poller and hands it
+// to an event loop. The HTTP handler goroutine ends here: nothing stays per
+// connection. gpushd does not come this way: Serve reads the handshakes on
+// the loops, without a goroutine per connection.
 func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil { // gobwas answered the client on the socket it took over

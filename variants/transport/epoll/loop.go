@@ -5,6 +5,10 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/gpush/gpush/core/wsframe"
 	"github.com/gpush/gpush/variants/transport/epoll/poll"
@@ -27,7 +31,7 @@ type loop struct {
 	parser wsframe.Parser
 	cfg    wsframe.Config // parser's, set once; attach configures its own Parser with it
 
-	mu sync.Mutex // guards conns, and each conn's gone as close checks and sets it
+	mu sync.Mutex // guards conns, shakes, closed, and each conn's gone as close checks and sets it
 	// conns is indexed by fd / len(t.loops): a loop holds the descriptors
 	// with fd % len(t.loops) == its index (Upgrade), and descriptors are
 	// small dense ints, so the table is dense: 8 bytes and no hashing per
@@ -36,6 +40,21 @@ type loop struct {
 	conns []*conn
 
 	again []*conn // connections with more to read than one turn took
+
+	// The handshakes in progress (handshake.go), by descriptor; closed is
+	// set once the loop has exited, and refuses new ones.
+	shakes  map[int32]*handshake
+	nshakes atomic.Int32 // len(shakes), read without l.mu by the loop deciding how long to wait
+	closed  bool
+
+	// The upgrade of a whole request, on the loop goroutine only: up checks
+	// it, reading rw; origin and admitted are what its callbacks learnt.
+	up         ws.Upgrader
+	rw         memRW
+	origin     string
+	admitted   bool
+	sweepEvery time.Duration // how often handshakes are checked for their deadline
+	nextSweep  time.Time
 }
 
 func newLoop(t *Transport) (*loop, error) {
@@ -43,7 +62,7 @@ func newLoop(t *Transport) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loop{t: t, p: p, buf: make([]byte, readBufSize), cfg: t.parserConfig()}
+	l := &loop{t: t, p: p, buf: make([]byte, readBufSize), cfg: t.parserConfig(), shakes: map[int32]*handshake{}}
 	l.parser.Reset(l.cfg)
 	return l, nil
 }
@@ -96,7 +115,12 @@ func (l *loop) attach(fd int, early []byte) {
 	}
 	l.mu.Lock()
 	l.put(ec)
+	closed := l.closed
 	l.mu.Unlock()
+	if closed { // the loop has exited: no one else will close it
+		l.close(ec)
+		return
+	}
 	if err := l.p.Add(fd, connKey(ec)); err != nil {
 		l.close(ec) // here, or by closeAll on the loop if it found ec first
 	}
@@ -106,12 +130,8 @@ func (l *loop) run() {
 	var events []poll.Event
 	var batch []*conn
 	for {
-		msec := -1
-		if len(l.again) > 0 {
-			msec = 0
-		}
 		var err error
-		events, _, err = l.p.Wait(events[:0], msec)
+		events, _, err = l.p.Wait(events[:0], l.waitMsec())
 		if l.t.ctx.Err() != nil {
 			l.closeAll()
 			return
@@ -122,6 +142,7 @@ func (l *loop) run() {
 		}
 		batch = l.serve(events, batch[:0])
 		l.serveAgain()
+		l.sweep()
 	}
 }
 
@@ -136,6 +157,9 @@ func (l *loop) serve(events []poll.Event, batch []*conn) []*conn {
 	for i, ev := range events {
 		ec := batch[i]
 		if ec == nil {
+			if ev.Key&hsTag != 0 && (ev.In || ev.Hup) {
+				l.shake(ev.Key)
+			}
 			continue
 		}
 		if ev.Out {
@@ -223,16 +247,26 @@ func (l *loop) forget(ec *conn) bool {
 	return true
 }
 
+// closeAll closes every connection and handshake of the loop, and makes
+// it refuse new ones: it has exited.
 func (l *loop) closeAll() {
 	l.mu.Lock()
+	l.closed = true
 	var all []*conn
 	for _, ec := range l.conns {
 		if ec != nil {
 			all = append(all, ec)
 		}
 	}
+	var shakes []*handshake
+	for _, h := range l.shakes {
+		shakes = append(shakes, h)
+	}
 	l.mu.Unlock()
 	for _, ec := range all {
 		l.close(ec)
+	}
+	for _, h := range shakes {
+		l.drop(h)
 	}
 }

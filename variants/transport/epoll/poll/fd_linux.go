@@ -96,6 +96,10 @@ func Writev(fd int, bufs [][]byte, iov *IOV) (int, error) {
 	}
 }
 
+// Write is write(2) of b, raw as Writev: it may write part of b, and
+// returns ErrAgain when the socket is full.
+func Write(fd int, b []byte) (int, error) { return write(fd, b) }
+
 // write is write(2) of b, raw as Writev.
 func write(fd int, b []byte) (int, error) {
 	if len(b) == 0 {

@@ -16,6 +16,9 @@ type IOV struct{}
 // Detach returns ErrUnsupported.
 func Detach(syscall.Conn) (int, error) { return -1, ErrUnsupported }
 
+// Write returns ErrUnsupported.
+func Write(int, []byte) (int, error) { return 0, ErrUnsupported }
+
 // Read returns ErrUnsupported.
 func Read(int, []byte) (int, error) { return 0, ErrUnsupported }
 

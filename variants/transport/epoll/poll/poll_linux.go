@@ -62,6 +62,12 @@ func (p *Poller) Add(fd int, key uint64) error {
 	return p.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, key)
 }
 
+// Mod reports fd's events under key from now on. Like Add, it reports the
+// readiness fd already has (epoll_ctl(2) re-arms the edge).
+func (p *Poller) Mod(fd int, key uint64) error {
+	return p.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, key)
+}
+
 // Del stops watching fd. Closing fd does that too.
 func (p *Poller) Del(fd int) error {
 	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)

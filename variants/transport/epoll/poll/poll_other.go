@@ -14,6 +14,9 @@ func (*Poller) Add(int, uint64) error { return ErrUnsupported }
 // Del returns ErrUnsupported.
 func (*Poller) Del(int) error { return ErrUnsupported }
 
+// Mod returns ErrUnsupported.
+func (*Poller) Mod(int, uint64) error { return ErrUnsupported }
+
 // Wait returns ErrUnsupported.
 func (*Poller) Wait(dst []Event, _ int) ([]Event, bool, error) { return dst, false, ErrUnsupported }
 

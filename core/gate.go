@@ -1,0 +1,24 @@
+package core
+
+import "time"
+
+// Gate is the server's admission rule for a transport that accepts
+// connections and parses their upgrade requests itself, without net/http
+// (the epoll transport's Serve): which path it serves, how large and how
+// slow a request may be, and whether a well-formed upgrade may become a
+// connection. A transport behind net/http gets the same rules from the
+// server's handler instead.
+type Gate struct {
+	Path           string        // the one path served (404 for others), e.g. "/ws"
+	MaxHeaderBytes int           // request line and headers; 431 beyond
+	Timeout        time.Duration // for the whole request to arrive; closed without answer after
+
+	// Admit decides for a well-formed upgrade request, with its Origin
+	// header ("" when none): 0 admits it and holds a place for it until
+	// Done; any other status refuses it with that HTTP status and text.
+	// Event loops call it, so it must not wait for long.
+	Admit func(origin string) (status int, text string)
+	// Done ends an admission: the connection is open in the hub, or its
+	// upgrade failed after Admit.
+	Done func()
+}

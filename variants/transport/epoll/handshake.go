@@ -1,0 +1,330 @@
+package epoll
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/variants/transport/epoll/poll"
+)
+
+// The upgrade handshake on the loops (Serve). net/http serves each socket
+// from a goroutine of its own until the upgrade; here the loop that will
+// read the connection's frames reads its request too, as the bytes arrive,
+// so a handshake costs no goroutine, and a burst of reconnects no burst of
+// goroutine stacks (docs/hotpath.md). Until the request is whole, a socket
+// is a handshake in its loop's shakes, not a conn.
+
+// hsTag marks a handshake's epoll key: its descriptor with the top bit set.
+// A conn's key carries its ID there instead (connKey); a stale event of one
+// kind that matched the other would only cost a read that finds nothing.
+const hsTag = 1 << 63
+
+// refusedLinger is how long a refused request's socket stays open, shut
+// for writing, for the client to read the answer and close first: closing
+// with its unread bytes would reset the connection and could lose the
+// answer.
+const refusedLinger = time.Second
+
+// handshake is a socket whose upgrade request is still arriving.
+type handshake struct {
+	fd       int32
+	refused  bool   // answered with an error and shut for writing: reads are discarded until EOF
+	buf      []byte // the request so far, when it came in pieces; none when it came whole
+	scanned  int    // bytes of buf searched for the blank line that ends the request
+	deadline int64  // unix nanoseconds; the sweep closes it after
+}
+
+func hsKey(fd int32) uint64 { return uint64(uint32(fd)) | hsTag }
+
+var blankLine = []byte("\r\n\r\n")
+
+// tooLarge is the answer to a request whose headers pass Gate.MaxHeaderBytes.
+const tooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\n\r\n431 Request Header Fields Too Large"
+
+var errShortWrite = errors.New("epoll: the handshake's answer did not fit the socket")
+
+// Serve accepts connections from ln until it is closed and upgrades them on
+// the event loops, by g's rules: path, size and time limits, and the
+// server's admission. It returns nil once ln is closed. Call it once.
+func (t *Transport) Serve(ln net.Listener, g core.Gate) error {
+	t.gate = g
+	for _, l := range t.loops { // before the first handshake: greet's l.mu publishes them to the loop
+		l.up = l.upgrader(g)
+		l.sweepEvery = min(max(g.Timeout/10, 10*time.Millisecond), time.Second)
+	}
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		if err != nil { // out of descriptors, most often: wait, as net/http does
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			slog.Warn("epoll transport: accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		t.take(nc)
+	}
+}
+
+// take hands an accepted socket to its loop as a handshake.
+func (t *Transport) take(nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		nc.Close()
+		return
+	}
+	fd, err := poll.Detach(sc)
+	nc.Close()
+	if err != nil {
+		return
+	}
+	t.loops[fd%len(t.loops)].greet(fd) // the loop that will read its frames (loop.conns)
+}
+
+// greet makes fd a handshake of this loop.
+func (l *loop) greet(fd int) {
+	h := &handshake{fd: int32(fd), deadline: time.Now().Add(l.t.gate.Timeout).UnixNano()}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		poll.Close(fd)
+		return
+	}
+	l.shakes[h.fd] = h
+	l.nshakes.Store(int32(len(l.shakes)))
+	first := len(l.shakes) == 1
+	l.mu.Unlock()
+	if err := l.p.Add(fd, hsKey(h.fd)); err != nil {
+		l.drop(h)
+		return
+	}
+	if first { // a loop waiting without a timeout must start sweeping
+		l.p.Wake()
+	}
+}
+
+// shake reads what a handshake's socket has, and answers the request once
+// it is whole. key is the event's.
+func (l *loop) shake(key uint64) {
+	l.mu.Lock()
+	h := l.shakes[int32(uint32(key))]
+	l.mu.Unlock()
+	if h == nil || hsKey(h.fd) != key {
+		return
+	}
+	for {
+		n, err := poll.Read(int(h.fd), l.buf)
+		switch {
+		case errors.Is(err, poll.ErrAgain):
+			return
+		case err != nil || n == 0:
+			l.drop(h)
+			return
+		case h.refused:
+			continue // discarded: the answer is sent
+		case l.request(h, l.buf[:n]):
+			return // answered: what follows is the connection's (open)
+		}
+	}
+}
+
+// request adds b to h's request and answers it once it is whole, reporting
+// whether it did.
+func (l *loop) request(h *handshake, b []byte) bool {
+	data := b
+	if h.buf != nil {
+		h.buf = append(h.buf, b...)
+		data = h.buf
+	}
+	from := max(h.scanned-len(blankLine)+1, 0)
+	end := bytes.Index(data[from:], blankLine)
+	switch {
+	case end < 0 && len(data) <= l.t.gate.MaxHeaderBytes:
+		if h.buf == nil {
+			h.buf = bytes.Clone(b)
+		}
+		h.scanned = len(data)
+		return false
+	case end < 0 || from+end+len(blankLine) > l.t.gate.MaxHeaderBytes:
+		l.refuse(h, []byte(tooLarge))
+		return true
+	}
+	end += from + len(blankLine)
+	l.upgrade(h, data[:end], data[end:])
+	return true
+}
+
+// upgrade answers a whole request: a connection opens with the bytes that
+// followed it, or the socket gets the refusal.
+func (l *loop) upgrade(h *handshake, req, early []byte) {
+	l.rw.in.Reset(req)
+	l.rw.out = l.rw.out[:0]
+	l.origin, l.admitted = "", false
+	_, err := l.up.Upgrade(&l.rw)
+	if err == nil {
+		err = writeWhole(int(h.fd), l.rw.out)
+	}
+	switch {
+	case err == nil:
+		l.open(h, early)
+	case l.admitted: // admitted, but the 101 did not go out
+		slog.Debug("epoll transport: upgrade answer not written", "err", err)
+		l.drop(h)
+		l.t.gate.Done()
+	default:
+		l.refuse(h, l.rw.out)
+	}
+}
+
+// writeWhole writes b to a socket that must take it whole at once.
+func writeWhole(fd int, b []byte) error {
+	n, err := poll.Write(fd, b)
+	if err == nil && n < len(b) {
+		err = errShortWrite
+	}
+	return err
+}
+
+// open makes an upgraded handshake a connection of this loop, with the
+// bytes the client sent after its request, and ends its admission.
+func (l *loop) open(h *handshake, early []byte) {
+	ec := &conn{fd: h.fd}
+	ec.wmu.Lock() // as attach: writers wait until ec.c is set
+	ec.c = l.t.hub.Open(ec)
+	ec.wmu.Unlock()
+	l.t.gate.Done()
+	ec.Kick()
+	l.mu.Lock()
+	l.forgetShake(h.fd)
+	l.put(ec)
+	l.mu.Unlock()
+	if len(early) > 0 {
+		ec.feed(l.t, &l.parser, early)
+	}
+	if err := l.p.Mod(int(h.fd), connKey(ec)); err != nil {
+		l.close(ec)
+	}
+}
+
+// refuse sends answer (an HTTP error response), shuts the socket for
+// writing and keeps reading, discarding, until the client closes or
+// refusedLinger passes.
+func (l *loop) refuse(h *handshake, answer []byte) {
+	poll.Write(int(h.fd), answer) // a fresh socket's buffer holds it; if not, the client sees the close
+	poll.ShutdownWrite(int(h.fd))
+	h.refused, h.buf = true, nil
+	l.mu.Lock()
+	h.deadline = time.Now().Add(refusedLinger).UnixNano() // the sweep reads it under l.mu
+	l.mu.Unlock()
+}
+
+// forgetShake takes fd's handshake out of shakes. l.mu is held.
+func (l *loop) forgetShake(fd int32) {
+	delete(l.shakes, fd)
+	l.nshakes.Store(int32(len(l.shakes)))
+}
+
+// drop closes a handshake's socket, once whoever calls it.
+func (l *loop) drop(h *handshake) {
+	l.mu.Lock()
+	mine := l.shakes[h.fd] == h
+	if mine {
+		l.forgetShake(h.fd)
+	}
+	l.mu.Unlock()
+	if mine {
+		poll.Close(int(h.fd))
+	}
+}
+
+// sweep closes the handshakes past their deadline, at most every
+// sweepEvery.
+func (l *loop) sweep() {
+	if l.nshakes.Load() == 0 {
+		return
+	}
+	now := time.Now()
+	if now.Before(l.nextSweep) {
+		return
+	}
+	l.nextSweep = now.Add(l.sweepEvery)
+	var late []*handshake
+	l.mu.Lock()
+	for _, h := range l.shakes {
+		if now.UnixNano() >= h.deadline {
+			late = append(late, h)
+		}
+	}
+	l.mu.Unlock()
+	for _, h := range late {
+		l.drop(h)
+	}
+}
+
+// waitMsec is how long the loop may wait for events: not past its next
+// sweep while handshakes are pending.
+func (l *loop) waitMsec() int {
+	switch {
+	case len(l.again) > 0:
+		return 0
+	case l.nshakes.Load() > 0:
+		return int(l.sweepEvery.Milliseconds())
+	}
+	return -1
+}
+
+// upgrader checks a request by g's rules; the loop's origin and admitted
+// carry what it learns to upgrade.
+func (l *loop) upgrader(g core.Gate) ws.Upgrader {
+	return ws.Upgrader{
+		ReadBufferSize: g.MaxHeaderBytes, // request only calls it with a request this long at most
+		OnRequest: func(uri []byte) error {
+			u, err := url.ParseRequestURI(string(uri))
+			if err != nil || u.Path != g.Path {
+				return rejection(http.StatusNotFound, "404 page not found")
+			}
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			if bytes.EqualFold(key, []byte("Origin")) {
+				l.origin = string(value)
+			}
+			return nil
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			if status, text := g.Admit(l.origin); status != 0 {
+				return nil, rejection(status, text)
+			}
+			l.admitted = true
+			return nil, nil
+		},
+	}
+}
+
+func rejection(status int, text string) error {
+	return ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(text),
+		ws.RejectionHeader(ws.HandshakeHeaderString("Connection: close\r\n")))
+}
+
+// memRW is the request a handshake read, as the Upgrader reads it, and the
+// answer it writes.
+type memRW struct {
+	in  bytes.Reader
+	out []byte
+}
+
+func (m *memRW) Read(p []byte) (int, error)  { return m.in.Read(p) }
+func (m *memRW) Write(p []byte) (int, error) { m.out = append(m.out, p...); return len(p), nil }

@@ -1,0 +1,212 @@
+//go:build linux
+
+package epoll
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gpush/gpush/core"
+	"github.com/gpush/gpush/core/wsframe"
+	"github.com/gpush/gpush/core/wsframe/wsclient"
+	"github.com/gpush/gpush/variants/policy"
+	"github.com/gpush/gpush/variants/registry"
+)
+
+// These tests run a whole Transport: its loops, and Serve on a real TCP
+// listener, read the handshakes.
+
+// admissions is a Gate's Admit and Done that count, refusing with status
+// while it is not 0.
+type admissions struct {
+	status       atomic.Int32
+	admits, done atomic.Int32
+}
+
+func (a *admissions) gate(timeout time.Duration) core.Gate {
+	return core.Gate{Path: "/ws", MaxHeaderBytes: 4096, Timeout: timeout,
+		Admit: func(string) (int, string) {
+			if s := a.status.Load(); s != 0 {
+				return int(s), "refused by the test"
+			}
+			a.admits.Add(1)
+			return 0, ""
+		},
+		Done: func() { a.done.Add(1) },
+	}
+}
+
+// serving starts a Transport serving the handshakes of a listener by g,
+// and returns the listener's address.
+func serving(t *testing.T, g core.Gate) (*Transport, string) {
+	hub := core.NewHub(core.Config{Registry: registry.NewSharded(4), Policy: policy.Immediate{}})
+	tr, err := New(hub)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- tr.Serve(ln, g) }()
+	t.Cleanup(func() {
+		ln.Close()
+		assert.NoError(t, <-served, "Serve returns nil once its listener is closed")
+		hub.Drain(t.Context())
+		tr.Close()
+		hub.Close()
+	})
+	return tr, ln.Addr().String()
+}
+
+// shakes counts the handshakes the transport's loops hold.
+func (t *Transport) shakesHeld() int {
+	n := 0
+	for _, l := range t.loops {
+		l.mu.Lock()
+		n += len(l.shakes)
+		l.mu.Unlock()
+	}
+	return n
+}
+
+func dialRaw(t *testing.T, addr string) net.Conn {
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)), "a safety net, not a timing")
+	return nc
+}
+
+// roundTrip subscribes on c and checks the reply: the connection serves.
+func roundTrip(t *testing.T, r *wsframe.Reader, nc net.Conn, topic string) {
+	t.Helper()
+	_, err := nc.Write(subscribe(topic))
+	require.NoError(t, err)
+	_, payload, err := r.Next()
+	require.NoError(t, err)
+	assert.Equal(t, reply(topic), string(payload))
+}
+
+// upgraded reads the 101 from a raw connection and returns its frame reader.
+func upgraded(t *testing.T, nc net.Conn) *wsframe.Reader {
+	t.Helper()
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	return &wsframe.Reader{R: br}
+}
+
+// TestHandshakeInPieces: a request that arrives a byte at a time is parsed
+// as it comes, on the loop, and blocks no one: another client upgrades and
+// is served in the middle of it.
+func TestHandshakeInPieces(t *testing.T) {
+	var a admissions
+	_, addr := serving(t, a.gate(10*time.Second))
+	slow := dialRaw(t, addr)
+	req := []byte(wsclient.UpgradeRequest(addr, "/ws"))
+	for i := range len(req) - 1 {
+		_, err := slow.Write(req[i : i+1])
+		require.NoError(t, err)
+		if i == len(req)/2 {
+			fast, err := wsclient.Dial(addr, wsclient.Config{Timeout: 10 * time.Second})
+			require.NoError(t, err, "an upgrade while another request is half sent")
+			roundTrip(t, &fast.Frames, fast.Conn, "fast")
+			fast.Close()
+		}
+	}
+	_, err := slow.Write(append(req[len(req)-1:], subscribe("slow")...)) // the request's last byte and a frame, in one write
+	require.NoError(t, err)
+	r := upgraded(t, slow)
+	_, payload, err := r.Next()
+	require.NoError(t, err, "the frame sent with the request's end is read")
+	assert.Equal(t, reply("slow"), string(payload))
+	roundTrip(t, r, slow, "again")
+	assert.Equal(t, int32(2), a.admits.Load())
+	assert.Equal(t, int32(2), a.done.Load(), "every admission ended")
+}
+
+// TestHandshakeNoGoroutine: handshakes in progress hold no goroutine; the
+// loops hold them, and they end at the timeout without an answer.
+func TestHandshakeNoGoroutine(t *testing.T) {
+	const n = 200
+	var a admissions
+	tr, addr := serving(t, a.gate(300*time.Millisecond))
+	before := runtime.NumGoroutine()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dialRaw(t, addr)
+		_, err := io.WriteString(conns[i], "GET /ws HTTP/1.1\r\nHost: x\r\n") // never ends
+		require.NoError(t, err)
+	}
+	waitUntil(t, func() bool { return tr.shakesHeld() == n }, "every half request is a handshake of a loop")
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before+2, "no goroutine per handshake")
+	for i, nc := range conns {
+		_, err := nc.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, io.EOF, "conn %d: closed at the timeout, without an answer", i)
+	}
+	waitUntil(t, func() bool { return tr.shakesHeld() == 0 }, "the loops forgot them")
+	assert.Zero(t, a.admits.Load(), "none reached the gate")
+}
+
+// TestHandshakeRefused: a request the transport or the gate refuses gets
+// its status, then the end of the connection; an admission is ended
+// whatever happens next.
+func TestHandshakeRefused(t *testing.T) {
+	var a admissions
+	tr, addr := serving(t, a.gate(10*time.Second))
+	cases := []struct {
+		name, req string
+		status    int32 // the gate's
+		want      int
+	}{
+		{"wrong path", wsclient.UpgradeRequest(addr, "/nope"), 0, 404},
+		{"no key", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "Sec-WebSocket-Key", "X-Key", 1), 0, 400},
+		{"not GET", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "GET", "POST", 1), 0, 405},
+		{"headers over the limit", wsclient.UpgradeRequest(addr, "/ws", "Cookie: "+strings.Repeat("a", 5000)+"\r\n"), 0, 431},
+		{"gate refuses", wsclient.UpgradeRequest(addr, "/ws"), 503, 503},
+	}
+	for _, tc := range cases {
+		a.status.Store(tc.status)
+		nc := dialRaw(t, addr)
+		_, err := io.WriteString(nc, tc.req)
+		require.NoError(t, err)
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, tc.name)
+		resp.Body.Close()
+		assert.Equal(t, tc.want, resp.StatusCode, tc.name)
+		_, err = io.Copy(io.Discard, br)
+		assert.NoError(t, err, "%s: the server closes after its answer (EOF)", tc.name)
+	}
+	waitUntil(t, func() bool { return tr.shakesHeld() == 0 }, "refused handshakes are closed")
+	assert.Zero(t, a.admits.Load(), "no request was admitted")
+	assert.Zero(t, tr.hub.Stats().Conns.Load(), "no connection opened")
+}
+
+// TestHandshakeAfterClose: a socket accepted after the loops exited is
+// closed, not left in a table no one reads.
+func TestHandshakeAfterClose(t *testing.T) {
+	var a admissions
+	tr, addr := serving(t, a.gate(10*time.Second))
+	tr.cancel()
+	for _, l := range tr.loops {
+		l.p.Wake()
+	}
+	for _, l := range tr.loops {
+		waitUntil(t, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.closed }, "the loop exited")
+	}
+	nc := dialRaw(t, addr)
+	_, err := nc.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "closed at once")
+	assert.Zero(t, tr.shakesHeld())
+}
