@@ -1,8 +1,12 @@
 package conformance
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"testing"
@@ -11,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gpush/gpush/core/wsframe"
 	st "github.com/gpush/gpush/internal/servertest"
 	"github.com/gpush/gpush/variants"
 )
@@ -138,6 +143,60 @@ func TestIdleGoroutines(t *testing.T) {
 				time.Sleep(10 * time.Millisecond) // the upgrades' HTTP handler goroutines end
 			}
 			assert.LessOrEqual(t, got-base, 10, "goroutines at 0 connections: %d, at %d: %d", base, n, got)
+		})
+	}
+}
+
+// TestSplitHandshakes: while splitScale sockets hold half an upgrade request
+// (cut after the request line, mid-header, or one byte short of the end),
+// other clients upgrade, subscribe and get pushes; the held requests, once
+// complete, upgrade, and their connections serve. On the epoll variants the
+// loops read those requests (no goroutine per socket); on the others
+// net/http's goroutines do: a half request blocks no one either way.
+func TestSplitHandshakes(t *testing.T) {
+	for _, v := range variants.Names() {
+		t.Run("variant="+v, func(t *testing.T) {
+			s := st.Start(t, v, nil)
+			req := []byte(upgradeRequest(s.WSAddr, "/ws"))
+			held := make([]net.Conn, splitScale)
+			rest := make([][]byte, splitScale)
+			for i := range held {
+				cut := []int{bytes.Index(req, []byte("\r\n")) + 2, len(req) / 2, len(req) - 1}[i%3]
+				nc, err := net.Dial("tcp", s.WSAddr)
+				require.NoError(t, err)
+				t.Cleanup(func() { nc.Close() })
+				_, err = nc.Write(req[:cut])
+				require.NoError(t, err)
+				held[i], rest[i] = nc, req[cut:]
+			}
+			const victims = 20
+			var vs []*st.Raw
+			for range victims {
+				r := s.DialRaw(t)
+				ok(t, rawRequest(t, r, `{"code":1,"topic":"v"}`), 1)
+				vs = append(vs, r)
+			}
+			require.NoError(t, s.PushGRPC("", "v", []byte("beside half requests"), ""))
+			for i, r := range vs {
+				assert.Equal(t, "beside half requests", string(rawRead(t, r).Data), "victim %d", i)
+			}
+			for i, nc := range held {
+				_, err := nc.Write(rest[i])
+				require.NoError(t, err)
+			}
+			for i, nc := range held {
+				require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)), "a safety net, not a timing")
+				br := bufio.NewReader(nc)
+				resp, err := http.ReadResponse(br, nil)
+				require.NoError(t, err, "held request %d", i)
+				resp.Body.Close()
+				require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode, "held request %d, completed", i)
+				_, err = nc.Write(st.Text(fmt.Sprintf(`{"code":1,"topic":"h%d","id":%d}`, i, i)))
+				require.NoError(t, err)
+				_, payload, err := (&wsframe.Reader{R: br}).Next()
+				require.NoError(t, err, "held request %d: its connection serves", i)
+				assert.Contains(t, string(payload), fmt.Sprintf(`"topic":"h%d"`, i))
+			}
 		})
 	}
 }
