@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"syscall"
 	"time"
 
@@ -50,6 +51,16 @@ var blankLine = []byte("\r\n\r\n")
 // tooLarge is the answer to a request whose headers pass Gate.MaxHeaderBytes.
 const tooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 	"Connection: close\r\n\r\n431 Request Header Fields Too Large"
+
+// badRequest is the answer to a request gobwas refuses without one of its
+// own, net/http's.
+const badRequest = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+	"Connection: close\r\n\r\n400 Bad Request"
+
+var (
+	crlf            = []byte("\r\n")
+	connectionClose = []byte("Connection: close\r\n")
+)
 
 var errShortWrite = errors.New("epoll: the handshake's answer did not fit the socket")
 
@@ -185,8 +196,21 @@ func (l *loop) upgrade(h *handshake, req, early []byte) {
 		l.drop(h)
 		l.t.gate.Done()
 	default:
-		l.refuse(h, l.rw.out)
+		l.refuse(h, refusal(l.rw.out))
 	}
+}
+
+// refusal is the Upgrader's answer to a request it refused, with
+// Connection: close, as every refusal net/http's server sent for gpushd
+// had: gobwas's own answers (400, 405, 426, 505) lack it. A request line
+// it cannot parse gets no answer from it, and gets 400 here.
+func refusal(answer []byte) []byte {
+	line := bytes.Index(answer, crlf)
+	if line < 0 {
+		return []byte(badRequest)
+	}
+	line += len(crlf)
+	return slices.Concat(answer[:line], connectionClose, answer[line:])
 }
 
 // writeWhole writes b to a socket that must take it whole at once.
@@ -314,9 +338,10 @@ func (l *loop) upgrader(g core.Gate) ws.Upgrader {
 	}
 }
 
+// rejection refuses a request with status and text (refusal adds
+// Connection: close).
 func rejection(status int, text string) error {
-	return ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(text),
-		ws.RejectionHeader(ws.HandshakeHeaderString("Connection: close\r\n")))
+	return ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(text))
 }
 
 // memRW is the request a handshake read, as the Upgrader reads it, and the

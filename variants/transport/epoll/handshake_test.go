@@ -159,8 +159,8 @@ func TestHandshakeNoGoroutine(t *testing.T) {
 }
 
 // TestHandshakeRefused: a request the transport or the gate refuses gets
-// its status, then the end of the connection; an admission is ended
-// whatever happens next.
+// its status and Connection: close (400 for a request line gobwas cannot
+// parse, which it answers with nothing), then the end of the connection.
 func TestHandshakeRefused(t *testing.T) {
 	var a admissions
 	tr, addr := serving(t, a.gate(10*time.Second))
@@ -174,6 +174,8 @@ func TestHandshakeRefused(t *testing.T) {
 		{"not GET", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "GET", "POST", 1), 0, 405},
 		{"headers over the limit", wsclient.UpgradeRequest(addr, "/ws", "Cookie: "+strings.Repeat("a", 5000)+"\r\n"), 0, 431},
 		{"gate refuses", wsclient.UpgradeRequest(addr, "/ws"), 503, 503},
+		{"malformed request line", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), " HTTP/1.1", "", 1), 0, 400},
+		{"HTTP/1.0", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "HTTP/1.1", "HTTP/1.0", 1), 0, 505},
 	}
 	for _, tc := range cases {
 		a.status.Store(tc.status)
@@ -185,6 +187,7 @@ func TestHandshakeRefused(t *testing.T) {
 		require.NoError(t, err, tc.name)
 		resp.Body.Close()
 		assert.Equal(t, tc.want, resp.StatusCode, tc.name)
+		assert.True(t, resp.Close, "%s: Connection: close, as net/http said (ReadResponse takes the header out)", tc.name)
 		_, err = io.Copy(io.Discard, br)
 		assert.NoError(t, err, "%s: the server closes after its answer (EOF)", tc.name)
 	}
