@@ -136,6 +136,7 @@ func (l *loop) shake(key uint64) {
 	if h == nil || hsKey(h.fd) != key {
 		return
 	}
+	discarded := 0
 	for {
 		n, err := poll.Read(int(h.fd), l.buf)
 		switch {
@@ -144,8 +145,10 @@ func (l *loop) shake(key uint64) {
 		case err != nil || n == 0:
 			l.drop(h)
 			return
-		case h.refused:
-			continue // discarded: the answer is sent
+		case h.refused: // discarded: the answer is sent
+			if discarded++; discarded == readsPerTurn {
+				return // as a connection's turn: the rest waits for the next edge, or the deadline
+			}
 		case l.request(h, l.buf[:n]):
 			return // answered: what follows is the connection's (open)
 		}

@@ -4,6 +4,7 @@ package epoll
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
@@ -212,4 +214,38 @@ func TestHandshakeAfterClose(t *testing.T) {
 	_, err := nc.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "closed at once")
 	assert.Zero(t, tr.shakesHeld())
+}
+
+// TestRefusedReadsBounded: what a refused client sends on is discarded a
+// few buffers a turn, as a connection's bytes are read, not until the
+// socket is empty: a client that keeps sending cannot hold its loop from
+// the others. The rest waits for the next edge, or the deadline.
+func TestRefusedReadsBounded(t *testing.T) {
+	l := testLoop(t)
+	var fds [2]int // a pipe holds more unread bytes than a socket pair, and reads as one
+	require.NoError(t, unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC))
+	defer unix.Close(fds[1])
+	_, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, 1<<20)
+	require.NoError(t, err)
+	sent := 0
+	for chunk := make([]byte, readBufSize); ; {
+		n, err := unix.Write(fds[1], chunk)
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		require.NoError(t, err)
+		sent += n
+	}
+	turn := readsPerTurn * readBufSize
+	require.Greater(t, sent, 2*turn, "the client sent more than two turns read")
+	h := &handshake{fd: int32(fds[0]), refused: true}
+	l.shakes[h.fd] = h
+	defer l.drop(h)
+	for i := 1; i <= 2; i++ {
+		l.shake(hsKey(h.fd))
+		left, err := unix.IoctlGetInt(fds[0], unix.SIOCINQ) // FIONREAD: the bytes unread
+		require.NoError(t, err)
+		assert.Equal(t, sent-i*turn, left, "turn %d read %d buffers", i, readsPerTurn)
+	}
+	assert.Same(t, h, l.shakes[h.fd], "still lingering")
 }
