@@ -40,13 +40,11 @@ type handshake struct {
 	fd       int32
 	refused  bool   // answered with an error and shut for writing: reads are discarded until EOF
 	buf      []byte // the request so far, when it came in pieces; none when it came whole
-	scanned  int    // bytes of buf searched for the blank line that ends the request
+	scanned  int    // bytes of buf searched for the blank line that ends the request (headEnd)
 	deadline int64  // unix nanoseconds; the sweep closes it after
 }
 
 func hsKey(fd int32) uint64 { return uint64(uint32(fd)) | hsTag }
-
-var blankLine = []byte("\r\n\r\n")
 
 // tooLarge is the answer to a request whose headers pass Gate.MaxHeaderBytes.
 const tooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n" +
@@ -163,8 +161,7 @@ func (l *loop) request(h *handshake, b []byte) bool {
 		h.buf = append(h.buf, b...)
 		data = h.buf
 	}
-	from := max(h.scanned-len(blankLine)+1, 0)
-	end := bytes.Index(data[from:], blankLine)
+	end := headEnd(data, max(h.scanned-2, 0)) // a blank line's LF, CR, LF may straddle the reads
 	switch {
 	case end < 0 && len(data) <= l.t.gate.MaxHeaderBytes:
 		if h.buf == nil {
@@ -172,13 +169,33 @@ func (l *loop) request(h *handshake, b []byte) bool {
 		}
 		h.scanned = len(data)
 		return false
-	case end < 0 || from+end+len(blankLine) > l.t.gate.MaxHeaderBytes:
+	case end < 0 || end > l.t.gate.MaxHeaderBytes:
 		l.refuse(h, []byte(tooLarge))
 		return true
 	}
-	end += from + len(blankLine)
 	l.upgrade(h, data[:end], data[end:])
 	return true
+}
+
+// headEnd returns the length of the request head at the start of data,
+// through the blank line that ends it, or -1 while it has not come. Lines
+// end in CRLF or a bare LF, as net/http and gobwas read them. The search
+// starts at from: data before it holds no line end followed by a blank line.
+func headEnd(data []byte, from int) int {
+	for {
+		i := bytes.IndexByte(data[from:], '\n')
+		if i < 0 {
+			return -1
+		}
+		i += from
+		switch rest := data[i+1:]; {
+		case len(rest) > 0 && rest[0] == '\n':
+			return i + 2
+		case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
+			return i + 3
+		}
+		from = i + 1
+	}
 }
 
 // upgrade answers a whole request: a connection opens with the bytes that

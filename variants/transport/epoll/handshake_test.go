@@ -216,6 +216,28 @@ func TestHandshakeAfterClose(t *testing.T) {
 	assert.Zero(t, tr.shakesHeld())
 }
 
+// TestHandshakeLineEnds: a request whose lines end in a bare LF, or whose
+// blank line does, is whole at its blank line, as net/http and gobwas read
+// it, wherever the reads cut it (a byte at a time).
+func TestHandshakeLineEnds(t *testing.T) {
+	var a admissions
+	_, addr := serving(t, a.gate(10*time.Second))
+	crlf := wsclient.UpgradeRequest(addr, "/ws")
+	for name, req := range map[string]string{
+		"LF":                  strings.ReplaceAll(crlf, "\r\n", "\n"),
+		"CRLF, blank line LF": strings.TrimSuffix(crlf, "\r\n") + "\n",
+		"LF, blank line CRLF": strings.ReplaceAll(strings.TrimSuffix(crlf, "\r\n"), "\r\n", "\n") + "\r\n",
+	} {
+		nc := dialRaw(t, addr)
+		for i := range len(req) {
+			_, err := io.WriteString(nc, req[i:i+1])
+			require.NoError(t, err, name)
+		}
+		roundTrip(t, upgraded(t, nc), nc, "a")
+	}
+	assert.Equal(t, int32(3), a.done.Load(), "every request upgraded")
+}
+
 // TestRefusedReadsBounded: what a refused client sends on is discarded a
 // few buffers a turn, as a connection's bytes are read, not until the
 // socket is empty: a client that keeps sending cannot hold its loop from
