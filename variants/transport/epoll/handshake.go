@@ -334,7 +334,7 @@ func (l *loop) waitMsec() int {
 // carry what it learns to upgrade.
 func (l *loop) upgrader(g core.Gate) ws.Upgrader {
 	return ws.Upgrader{
-		ReadBufferSize: g.MaxHeaderBytes, // request only calls it with a request this long at most
+		ReadBufferSize: min(g.MaxHeaderBytes, maxPooledReader), // longer lines are copied together
 		OnRequest: func(uri []byte) error {
 			u, err := url.ParseRequestURI(string(uri))
 			if err != nil || u.Path != g.Path {
@@ -363,6 +363,10 @@ func (l *loop) upgrader(g core.Gate) ws.Upgrader {
 func rejection(status int, text string) error {
 	return ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(text))
 }
+
+// maxPooledReader is the largest reader gobwas/ws pools: an Upgrader with
+// a larger ReadBufferSize allocates one of that size per handshake.
+const maxPooledReader = 64 << 10
 
 // memRW is the request a handshake read, as the Upgrader reads it, and the
 // answer it writes.

@@ -271,3 +271,26 @@ func TestRefusedReadsBounded(t *testing.T) {
 	}
 	assert.Same(t, h, l.shakes[h.fd], "still lingering")
 }
+
+// TestUpgraderPooledReader: a header limit past the largest reader gobwas
+// pools costs no reader of its size per handshake.
+func TestUpgraderPooledReader(t *testing.T) {
+	const n = 20
+	var a admissions
+	g := a.gate(10 * time.Second)
+	g.MaxHeaderBytes = 1 << 20
+	up := (&loop{}).upgrader(g)
+	req := []byte(wsclient.UpgradeRequest("example.com", "/ws"))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		var rw memRW
+		rw.in.Reset(req)
+		_, err := up.Upgrade(&rw)
+		require.NoError(t, err)
+	}
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(n*g.MaxHeaderBytes/4),
+		"%d handshakes allocated less than a quarter of a 1 MiB reader each", n)
+	assert.Equal(t, int32(n), a.admits.Load())
+}
