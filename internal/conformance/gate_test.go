@@ -89,6 +89,29 @@ func TestRefusedUpgradeCloses(t *testing.T) {
 	}
 }
 
+// TestOriginRefusalFreesSlot: an upgrade refused for its Origin gives back
+// the slot it reserved, once: at -max-conns 1, after such refusals the one
+// slot still opens a connection (a slot kept would make it wait for ever),
+// and the next upgrade is refused (a slot given back twice would admit it).
+func TestOriginRefusalFreesSlot(t *testing.T) {
+	for _, v := range variants.Names() {
+		t.Run("variant="+v, func(t *testing.T) {
+			s := st.Start(t, v, func(c *server.Config) {
+				c.MaxConns = 1
+				c.AllowedOrigins = []string{"https://app.example.com"}
+			})
+			h := s.WSAddr
+			for range 3 {
+				code, _ := exchange(t, h, upgradeRequest(h, "/ws", "Origin: https://evil.example.com\r\n"), 0)
+				require.Equal(t, http.StatusForbidden, code)
+			}
+			s.DialRaw(t) // the one slot
+			code, _ := exchange(t, h, upgradeRequest(h, "/ws", "Origin: https://app.example.com\r\n"), 0)
+			assert.Equal(t, http.StatusServiceUnavailable, code, "over max-conns")
+		})
+	}
+}
+
 // TestMaxConnsConcurrentUpgrades: many upgrades at once open exactly
 // -max-conns connections, never more (the slot is reserved at the gate,
 // before the handshake), and slots come back when connections close.

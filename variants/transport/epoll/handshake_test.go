@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -293,4 +294,56 @@ func TestUpgraderPooledReader(t *testing.T) {
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(n*g.MaxHeaderBytes/4),
 		"%d handshakes allocated less than a quarter of a 1 MiB reader each", n)
 	assert.Equal(t, int32(n), a.admits.Load())
+}
+
+// TestHandshakeAnswerNotWritten: a request admitted whose 101 cannot be
+// written (the client reset the connection while the gate decided) ends
+// its admission and is closed; no connection opens.
+func TestHandshakeAnswerNotWritten(t *testing.T) {
+	const tcpClose = 7 // TCP_CLOSE (include/net/tcp_states.h): the reset arrived
+	var a admissions
+	g := a.gate(10 * time.Second)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	admit, release := g.Admit, sync.OnceFunc(func() { close(proceed) })
+	g.Admit = func(origin string) (int, string) {
+		close(entered)
+		<-proceed
+		return admit(origin)
+	}
+	tr, addr := serving(t, g)
+	t.Cleanup(release) // before serving's: a failed test must not leave the loop waiting
+	nc := dialRaw(t, addr)
+	_, err := io.WriteString(nc, wsclient.UpgradeRequest(addr, "/ws"))
+	require.NoError(t, err)
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		require.Fail(t, "the gate was not asked")
+	}
+	fds := tr.shakeFds()
+	require.Len(t, fds, 1)
+	require.NoError(t, nc.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, nc.Close()) // a reset
+	waitUntil(t, func() bool {
+		info, err := unix.GetsockoptTCPInfo(fds[0], unix.IPPROTO_TCP, unix.TCP_INFO)
+		return err == nil && info.State == tcpClose
+	}, "the server's socket saw the reset")
+	release()
+	waitUntil(t, func() bool { return a.done.Load() == 1 }, "the admission ended")
+	waitUntil(t, func() bool { return tr.shakesHeld() == 0 }, "the handshake is closed")
+	assert.Equal(t, int32(1), a.admits.Load())
+	assert.Zero(t, tr.hub.Stats().Conns.Load(), "no connection opened")
+}
+
+// shakeFds returns the descriptors of the handshakes the loops hold.
+func (t *Transport) shakeFds() []int {
+	var fds []int
+	for _, l := range t.loops {
+		l.mu.Lock()
+		for fd := range l.shakes {
+			fds = append(fds, int(fd))
+		}
+		l.mu.Unlock()
+	}
+	return fds
 }
