@@ -39,6 +39,10 @@ type Acceptor interface {
 	Serve(ln net.Listener, g core.Gate) error
 }
 
+// The epoll transport reads its handshakes: if it stopped being an
+// Acceptor, gpushd would serve it through net/http again without a word.
+var _ Acceptor = (*epoll.Transport)(nil)
+
 // Options are the settings the axes take.
 type Options struct {
 	Shards        int           // registry shards (0: 4 x GOMAXPROCS)
