@@ -138,6 +138,24 @@ func TestHandshakeInPieces(t *testing.T) {
 	assert.Equal(t, int32(2), a.done.Load(), "every admission ended")
 }
 
+// TestHandshakeWholeWithFrames: frames sent in the write of a whole
+// request (parsed from the loop's read buffer, not a handshake's own) are
+// the connection's first.
+func TestHandshakeWholeWithFrames(t *testing.T) {
+	var a admissions
+	_, addr := serving(t, a.gate(10*time.Second))
+	nc := dialRaw(t, addr)
+	b := append([]byte(wsclient.UpgradeRequest(addr, "/ws")), subscribe("one")...)
+	_, err := nc.Write(append(b, subscribe("two")...))
+	require.NoError(t, err)
+	r := upgraded(t, nc)
+	for _, topic := range []string{"one", "two"} {
+		_, payload, err := r.Next()
+		require.NoError(t, err, topic)
+		assert.Equal(t, reply(topic), string(payload))
+	}
+}
+
 // TestHandshakeNoGoroutine: handshakes in progress hold no goroutine; the
 // loops hold them, and they end at the timeout without an answer.
 func TestHandshakeNoGoroutine(t *testing.T) {
