@@ -3,6 +3,7 @@ package epoll
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,7 +65,9 @@ var errShortWrite = errors.New("epoll: the handshake's answer did not fit the so
 
 // Serve accepts connections from ln until it is closed and upgrades them on
 // the event loops, by g's rules: path, size and time limits, and the
-// server's admission. It returns nil once ln is closed. Call it once.
+// server's admission. It returns nil once ln is closed, and an error when
+// accepting fails for good; it waits out a lack of descriptors or memory.
+// Call it once.
 func (t *Transport) Serve(ln net.Listener, g core.Gate) error {
 	t.gate = g
 	for _, l := range t.loops { // before the first handshake: greet's l.mu publishes them to the loop
@@ -77,6 +80,9 @@ func (t *Transport) Serve(ln net.Listener, g core.Gate) error {
 		if errors.Is(err, net.ErrClosed) {
 			return nil
 		}
+		if err != nil && !transient(err) { // the listener is broken: say so, as net/http's Serve does
+			return fmt.Errorf("epoll transport: accept: %w", err)
+		}
 		if err != nil { // out of descriptors, most often: wait, as net/http does
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			slog.Warn("epoll transport: accept failed", "err", err, "retry_in", delay)
@@ -86,6 +92,19 @@ func (t *Transport) Serve(ln net.Listener, g core.Gate) error {
 		delay = 0
 		t.take(nc)
 	}
+}
+
+// transient reports whether an accept error may pass by itself: the
+// process or the system is out of descriptors or memory, or the peer went
+// away first (the errors Go's net package calls temporary).
+func transient(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN, syscall.ETIMEDOUT} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // take hands an accepted socket to its loop as a handshake.

@@ -4,10 +4,13 @@ package epoll
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -365,3 +368,103 @@ func (t *Transport) shakeFds() []int {
 	}
 	return fds
 }
+
+// TestServeBrokenListener: Serve returns an error when its listener fails
+// for good (a listening socket shut for reading: accept(2) says EINVAL),
+// as net/http's Serve does, instead of retrying for ever while the node
+// looks ready.
+func TestServeBrokenListener(t *testing.T) {
+	hub := core.NewHub(core.Config{Registry: registry.NewSharded(4), Policy: policy.Immediate{}})
+	t.Cleanup(hub.Close)
+	tr, err := New(hub)
+	require.NoError(t, err)
+	t.Cleanup(func() { tr.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	var a admissions
+	served := make(chan error, 1)
+	go func() { served <- tr.Serve(ln, a.gate(10*time.Second)) }()
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	require.NoError(t, err)
+	require.NoError(t, rc.Control(func(fd uintptr) { require.NoError(t, unix.Shutdown(int(fd), unix.SHUT_RD)) }))
+	select {
+	case err := <-served:
+		assert.ErrorIs(t, err, unix.EINVAL, "Serve says why")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve kept retrying a broken listener")
+	}
+}
+
+// TestServeWaitsOutEMFILE: out of descriptors, Serve waits and accepts
+// again once there are some.
+func TestServeWaitsOutEMFILE(t *testing.T) {
+	var a admissions
+	_, addr := serving(t, a.gate(10*time.Second))
+	failed := make(chan struct{}, 1)
+	prev := slog.Default()
+	slog.SetDefault(slog.New(hookHandler{msg: "epoll transport: accept failed", hit: failed}))
+	defer slog.SetDefault(prev)
+
+	var lim unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &lim))
+	open, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	tight := lim
+	tight.Cur = uint64(len(open) + 16)
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &tight))
+	restore := sync.OnceFunc(func() { require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)) })
+	defer restore()
+	var fillers []int // every descriptor left but one, which the client takes
+	defer func() {
+		for _, fd := range fillers {
+			unix.Close(fd)
+		}
+	}()
+	for {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			require.ErrorIs(t, err, unix.EMFILE)
+			break
+		}
+		fillers = append(fillers, fd)
+	}
+	require.NotEmpty(t, fillers)
+	unix.Close(fillers[len(fillers)-1])
+	fillers = fillers[:len(fillers)-1]
+	waiting, err := net.Dial("tcp", addr) // in the backlog; the server has no descriptor to accept it
+	require.NoError(t, err)
+	t.Cleanup(func() { waiting.Close() })
+	select {
+	case <-failed:
+	case <-time.After(10 * time.Second):
+		restore()
+		t.Fatal("the accept never failed: the limit did not bite")
+	}
+	restore()
+	require.NoError(t, waiting.SetDeadline(time.Now().Add(10*time.Second)), "a safety net, not a timing")
+	_, err = io.WriteString(waiting, wsclient.UpgradeRequest(addr, "/ws"))
+	require.NoError(t, err)
+	r := upgraded(t, waiting) // accepted once descriptors were free again
+	roundTrip(t, r, waiting, "after-emfile")
+}
+
+// hookHandler is a slog.Handler that signals hit when a record with msg
+// arrives, and drops every record.
+type hookHandler struct {
+	msg string
+	hit chan struct{}
+}
+
+func (h hookHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h hookHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.hit <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h hookHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h hookHandler) WithGroup(string) slog.Handler      { return h }
