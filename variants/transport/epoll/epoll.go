@@ -14,13 +14,11 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
-	"syscall"
 
 	"github.com/gobwas/ws"
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
-	"github.com/gpush/gpush/variants/transport/epoll/poll"
 )
 
 // Transport serves WebSocket connections from event loops.
@@ -73,17 +71,13 @@ func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	early, err := buffered(rw)
-	sc, ok := nc.(syscall.Conn)
-	if err != nil || !ok {
+	if err != nil {
 		nc.Close()
 		return
 	}
-	fd, err := poll.Detach(sc)
-	nc.Close()
-	if err != nil {
-		return
+	if fd, ok := detach(nc); ok {
+		t.loops[fd%len(t.loops)].attach(fd, early) // by fd: each loop's table is dense (loop.conns)
 	}
-	t.loops[fd%len(t.loops)].attach(fd, early) // by fd: each loop's table is dense (loop.conns)
 }
 
 // parserConfig is the frame parser's configuration, the same for every

@@ -109,17 +109,21 @@ func transient(err error) bool {
 
 // take hands an accepted socket to its loop as a handshake.
 func (t *Transport) take(nc net.Conn) {
+	if fd, ok := detach(nc); ok {
+		t.loops[fd%len(t.loops)].greet(fd) // the loop that will read its frames (loop.conns)
+	}
+}
+
+// detach takes nc's socket out of the Go runtime's poller as a raw
+// descriptor and closes nc, reporting whether it could.
+func detach(nc net.Conn) (int, bool) {
+	defer nc.Close()
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		nc.Close()
-		return
+		return -1, false
 	}
 	fd, err := poll.Detach(sc)
-	nc.Close()
-	if err != nil {
-		return
-	}
-	t.loops[fd%len(t.loops)].greet(fd) // the loop that will read its frames (loop.conns)
+	return fd, err == nil
 }
 
 // greet makes fd a handshake of this loop.
