@@ -21,4 +21,16 @@ type Gate struct {
 	// Done ends an admission: the connection is open in the hub, or its
 	// upgrade failed after Admit.
 	Done func()
+	// Failed, when set, is told why a request ended without an upgrade for
+	// a reason of the transport's own (one of the Handshake* reasons);
+	// Admit's refusals are the gate's to count.
+	Failed func(reason string)
 }
+
+// The reasons Gate.Failed is given.
+const (
+	HandshakeNotFound   = "not_found"   // a path other than Gate.Path: 404
+	HandshakeBadRequest = "bad_request" // not a well-formed upgrade request: 400, 405, 426, 505
+	HandshakeTooLarge   = "too_large"   // headers past Gate.MaxHeaderBytes: 431
+	HandshakeTimeout    = "timeout"     // not whole within Gate.Timeout: closed without an answer
+)

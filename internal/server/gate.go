@@ -17,6 +17,7 @@ import (
 func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close") // a completed upgrade is hijacked and writes its own headers
 	if r.URL.Path != wsPath {
+		s.metrics.rejected.WithLabelValues(core.HandshakeNotFound).Inc()
 		http.NotFound(w, r)
 		return
 	}
@@ -35,7 +36,8 @@ const wsPath = "/ws"
 // itself (variants.Acceptor).
 func (s *Server) upgradeGate() core.Gate {
 	return core.Gate{Path: wsPath, MaxHeaderBytes: s.cfg.MaxHeaderBytes, Timeout: handshakeTimeout,
-		Admit: s.admit, Done: s.slots.release}
+		Admit: s.admit, Done: s.slots.release,
+		Failed: func(reason string) { s.metrics.rejected.WithLabelValues(reason).Inc() }}
 }
 
 // handshakeTimeout bounds the time an upgrade request takes to arrive.

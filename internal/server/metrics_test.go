@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,4 +132,40 @@ func TestMemoryEndpointKey(t *testing.T) {
 	code, body := get("Bearer k3y")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, `"heap_bytes"`)
+}
+
+// TestMetricsRefusedUpgrades: upgrades refused for the request itself are
+// counted by reason beside the gate's own refusals: a wrong path on every
+// transport, and on the epoll loops, which read the request, a malformed
+// one and one with headers past the limit.
+func TestMetricsRefusedUpgrades(t *testing.T) {
+	for _, v := range []string{"epoll-sharded-batched", "gorilla-sharded-immediate"} {
+		t.Run("variant="+v, func(t *testing.T) {
+			s := st.Start(t, v, func(c *server.Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
+			h := s.WSAddr
+			send := func(req string) {
+				nc, err := net.Dial("tcp", h)
+				require.NoError(t, err)
+				defer nc.Close()
+				_, err = io.WriteString(nc, req)
+				require.NoError(t, err)
+				require.NoError(t, nc.SetReadDeadline(time.Now().Add(5*time.Second)), "a safety net, not a timing")
+				resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+				require.NoError(t, err)
+				resp.Body.Close()
+			}
+			send(wsclient.UpgradeRequest(h, "/nope"))
+			send(wsclient.UpgradeRequest(h, "/ws", "Origin: https://evil.example.com\r\n"))
+			want := map[string]string{"not_found": "1", "origin": "1"}
+			if strings.HasPrefix(v, "epoll") {
+				send(strings.Replace(wsclient.UpgradeRequest(h, "/ws"), "Sec-WebSocket-Key", "X-Key", 1))
+				send(wsclient.UpgradeRequest(h, "/ws", "Cookie: "+strings.Repeat("a", 24<<10)+"\r\n"))
+				want["bad_request"], want["too_large"] = "1", "1"
+			}
+			text := scrape(t, s)
+			for reason, n := range want {
+				assert.Equal(t, n, metric(text, `gpush_upgrades_rejected_total{reason="`+reason+`"}`), reason)
+			}
+		})
+	}
 }

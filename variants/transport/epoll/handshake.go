@@ -193,6 +193,7 @@ func (l *loop) request(h *handshake, b []byte) bool {
 		h.scanned = len(data)
 		return false
 	case end < 0 || end > l.t.gate.MaxHeaderBytes:
+		l.fail(core.HandshakeTooLarge)
 		l.refuse(h, []byte(tooLarge))
 		return true
 	}
@@ -226,7 +227,7 @@ func headEnd(data []byte, from int) int {
 func (l *loop) upgrade(h *handshake, req, early []byte) {
 	l.rw.in.Reset(req)
 	l.rw.out = l.rw.out[:0]
-	l.origin, l.admitted = "", false
+	l.origin, l.admitted, l.verdict = "", false, core.HandshakeBadRequest
 	_, err := l.up.Upgrade(&l.rw)
 	if err == nil {
 		err = writeWhole(int(h.fd), l.rw.out)
@@ -239,7 +240,16 @@ func (l *loop) upgrade(h *handshake, req, early []byte) {
 		l.drop(h)
 		l.t.gate.Done()
 	default:
+		l.fail(l.verdict)
 		l.refuse(h, refusal(l.rw.out))
+	}
+}
+
+// fail tells the gate why a request ends without an upgrade ("" for a
+// refusal of the gate's own).
+func (l *loop) fail(reason string) {
+	if f := l.t.gate.Failed; f != nil && reason != "" {
+		f(reason)
 	}
 }
 
@@ -337,6 +347,9 @@ func (l *loop) sweep() {
 	}
 	l.mu.Unlock()
 	for _, h := range late {
+		if !h.refused { // a refused one's linger ends; this one's request never did
+			l.fail(core.HandshakeTimeout)
+		}
 		l.drop(h)
 	}
 }
@@ -361,6 +374,7 @@ func (l *loop) upgrader(g core.Gate) ws.Upgrader {
 		OnRequest: func(uri []byte) error {
 			u, err := url.ParseRequestURI(string(uri))
 			if err != nil || u.Path != g.Path {
+				l.verdict = core.HandshakeNotFound
 				return rejection(http.StatusNotFound, "404 page not found")
 			}
 			return nil
@@ -373,6 +387,7 @@ func (l *loop) upgrader(g core.Gate) ws.Upgrader {
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			if status, text := g.Admit(l.origin); status != 0 {
+				l.verdict = "" // the gate counts its own
 				return nil, rejection(status, text)
 			}
 			l.admitted = true

@@ -38,6 +38,16 @@ import (
 type admissions struct {
 	status       atomic.Int32
 	admits, done atomic.Int32
+
+	mu     sync.Mutex
+	failed map[string]int // Gate.Failed's reasons
+}
+
+// failures returns how many requests failed for reason.
+func (a *admissions) failures(reason string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failed[reason]
 }
 
 func (a *admissions) gate(timeout time.Duration) core.Gate {
@@ -50,6 +60,14 @@ func (a *admissions) gate(timeout time.Duration) core.Gate {
 			return 0, ""
 		},
 		Done: func() { a.done.Add(1) },
+		Failed: func(reason string) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if a.failed == nil {
+				a.failed = map[string]int{}
+			}
+			a.failed[reason]++
+		},
 	}
 }
 
@@ -181,6 +199,7 @@ func TestHandshakeNoGoroutine(t *testing.T) {
 	}
 	waitUntil(t, func() bool { return tr.shakesHeld() == 0 }, "the loops forgot them")
 	assert.Zero(t, a.admits.Load(), "none reached the gate")
+	assert.Equal(t, n, a.failures(core.HandshakeTimeout), "each told to Gate.Failed as a timeout")
 }
 
 // TestHandshakeRefused: a request the transport or the gate refuses gets
@@ -193,16 +212,21 @@ func TestHandshakeRefused(t *testing.T) {
 		name, req string
 		status    int32 // the gate's
 		want      int
+		reason    string // told to Gate.Failed; none for the gate's own refusal
 	}{
-		{"wrong path", wsclient.UpgradeRequest(addr, "/nope"), 0, 404},
-		{"no key", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "Sec-WebSocket-Key", "X-Key", 1), 0, 400},
-		{"not GET", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "GET", "POST", 1), 0, 405},
-		{"headers over the limit", wsclient.UpgradeRequest(addr, "/ws", "Cookie: "+strings.Repeat("a", 5000)+"\r\n"), 0, 431},
-		{"gate refuses", wsclient.UpgradeRequest(addr, "/ws"), 503, 503},
-		{"malformed request line", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), " HTTP/1.1", "", 1), 0, 400},
-		{"HTTP/1.0", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "HTTP/1.1", "HTTP/1.0", 1), 0, 505},
+		{"wrong path", wsclient.UpgradeRequest(addr, "/nope"), 0, 404, core.HandshakeNotFound},
+		{"no key", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "Sec-WebSocket-Key", "X-Key", 1), 0, 400, core.HandshakeBadRequest},
+		{"not GET", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "GET", "POST", 1), 0, 405, core.HandshakeBadRequest},
+		{"headers over the limit", wsclient.UpgradeRequest(addr, "/ws", "Cookie: "+strings.Repeat("a", 5000)+"\r\n"), 0, 431, core.HandshakeTooLarge},
+		{"gate refuses", wsclient.UpgradeRequest(addr, "/ws"), 503, 503, ""},
+		{"malformed request line", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), " HTTP/1.1", "", 1), 0, 400, core.HandshakeBadRequest},
+		{"HTTP/1.0", strings.Replace(wsclient.UpgradeRequest(addr, "/ws"), "HTTP/1.1", "HTTP/1.0", 1), 0, 505, core.HandshakeBadRequest},
 	}
+	want := map[string]int{}
 	for _, tc := range cases {
+		if tc.reason != "" {
+			want[tc.reason]++
+		}
 		a.status.Store(tc.status)
 		nc := dialRaw(t, addr)
 		_, err := io.WriteString(nc, tc.req)
@@ -217,6 +241,10 @@ func TestHandshakeRefused(t *testing.T) {
 		assert.NoError(t, err, "%s: the server closes after its answer (EOF)", tc.name)
 	}
 	waitUntil(t, func() bool { return tr.shakesHeld() == 0 }, "refused handshakes are closed")
+	for reason, n := range want {
+		assert.Equal(t, n, a.failures(reason), "Gate.Failed(%q)", reason)
+	}
+	assert.Zero(t, a.failures(core.HandshakeTimeout), "a refused handshake's linger is not a timeout")
 	assert.Zero(t, a.admits.Load(), "no request was admitted")
 	assert.Zero(t, tr.hub.Stats().Conns.Load(), "no connection opened")
 }

@@ -48,11 +48,14 @@ type loop struct {
 	closed  bool
 
 	// The upgrade of a whole request, on the loop goroutine only: up checks
-	// it, reading rw; origin and admitted are what its callbacks learnt.
+	// it, reading rw; origin, admitted and verdict are what its callbacks
+	// learnt (verdict: the core.Handshake* reason of a refusal, "" for the
+	// gate's own).
 	up         ws.Upgrader
 	rw         memRW
 	origin     string
 	admitted   bool
+	verdict    string
 	sweepEvery time.Duration // how often handshakes are checked for their deadline
 	nextSweep  time.Time
 }
