@@ -2,12 +2,11 @@ package core
 
 import "time"
 
-// Gate is the server's admission rule for a transport that accepts
-// connections and parses their upgrade requests itself, without net/http
-// (the epoll transport's Serve): which path it serves, how large and how
-// slow a request may be, and whether a well-formed upgrade may become a
-// connection. A transport behind net/http gets the same rules from the
-// server's handler instead.
+// Gate is the server's rule for its WebSocket port, which the transport
+// serving the port applies to every upgrade request: which path it serves,
+// how large and how slow a request may be, and whether a well-formed
+// upgrade may become a connection. The epoll transport applies it on its
+// event loops; the others in a net/http handler (variants.viaHTTP).
 type Gate struct {
 	Path           string        // the one path served (404 for others), e.g. "/ws"
 	MaxHeaderBytes int           // request line and headers; 431 beyond

@@ -6,7 +6,6 @@ package variants
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"sort"
 	"time"
 
@@ -19,29 +18,20 @@ import (
 	"github.com/gpush/gpush/variants/transport/nbio"
 )
 
-// Transport accepts WebSocket upgrades and serves the connections.
+// Transport serves the WebSocket port: it accepts connections from the
+// listener the server hands it, upgrades them by the server's rules
+// (core.Gate) and serves them. The epoll transport reads the handshakes on
+// its event loops, with no goroutine per connection at any point; the
+// others upgrade through net/http (viaHTTP).
 type Transport interface {
-	// Upgrade takes over one HTTP request that asks for a WebSocket.
-	Upgrade(w http.ResponseWriter, r *http.Request)
+	// Serve accepts from ln until it is closed, then returns nil.
+	Serve(ln net.Listener, g core.Gate) error
 	// Close stops the transport's goroutines; connections are closed by the
 	// hub's Drain before.
 	Close() error
 }
 
-// Acceptor is a Transport that also accepts connections and reads their
-// upgrade requests itself, without net/http: the server hands it the
-// WebSocket listener and its admission rule instead of serving requests
-// through Upgrade. The epoll transport is one: its loops read handshakes
-// as they read frames, with no goroutine per connection at any point.
-type Acceptor interface {
-	Transport
-	// Serve accepts from ln until it is closed, then returns nil.
-	Serve(ln net.Listener, g core.Gate) error
-}
-
-// The epoll transport reads its handshakes: if it stopped being an
-// Acceptor, gpushd would serve it through net/http again without a word.
-var _ Acceptor = (*epoll.Transport)(nil)
+var _ Transport = (*epoll.Transport)(nil)
 
 // Options are the settings the axes take.
 type Options struct {
@@ -74,10 +64,16 @@ type Variant struct {
 }
 
 var transports = map[string]func(*core.Hub) (Transport, error){
-	"gorilla": func(h *core.Hub) (Transport, error) { return gorilla.New(h), nil },
+	"gorilla": func(h *core.Hub) (Transport, error) { return viaHTTP{gorilla.New(h)}, nil },
 	"epoll":   func(h *core.Hub) (Transport, error) { return epoll.New(h) },
-	"gws":     func(h *core.Hub) (Transport, error) { return gws.New(h), nil },
-	"nbio":    func(h *core.Hub) (Transport, error) { return nbio.New(h) },
+	"gws":     func(h *core.Hub) (Transport, error) { return viaHTTP{gws.New(h)}, nil },
+	"nbio": func(h *core.Hub) (Transport, error) {
+		t, err := nbio.New(h)
+		if err != nil {
+			return nil, err
+		}
+		return viaHTTP{t}, nil
+	},
 }
 
 // peers are the transports built on another project's WebSocket server.

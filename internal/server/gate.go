@@ -10,31 +10,13 @@ import (
 	"github.com/gpush/gpush/core"
 )
 
-// gate decides whether an upgrade request may become a connection, for a
-// transport behind net/http: only /ws is served (404), then admit's rules.
-// Every answer but a completed upgrade closes the connection (Connection:
-// close), so a refused client holds no socket outside max-conns.
-func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Connection", "close") // a completed upgrade is hijacked and writes its own headers
-	if r.URL.Path != wsPath {
-		s.metrics.rejected.WithLabelValues(core.HandshakeNotFound).Inc()
-		http.NotFound(w, r)
-		return
-	}
-	if status, text := s.admit(r.Header.Get("Origin")); status != 0 {
-		http.Error(w, text, status)
-		return
-	}
-	defer s.slots.release()
-	s.transport.Upgrade(w, r)
-}
-
 // wsPath is the WebSocket port's one path.
 const wsPath = "/ws"
 
-// upgradeGate is the same rule for a transport that reads the handshakes
-// itself (variants.Acceptor).
-func (s *Server) upgradeGate() core.Gate {
+// gate is the server's rule for the WebSocket port, which the transport
+// applies (variants.Transport.Serve): only /ws is served, requests are
+// bounded in size and time, and admit decides.
+func (s *Server) gate() core.Gate {
 	return core.Gate{Path: wsPath, MaxHeaderBytes: s.cfg.MaxHeaderBytes, Timeout: handshakeTimeout,
 		Admit: s.admit, Done: s.slots.release,
 		Failed: func(reason string) { s.metrics.rejected.WithLabelValues(reason).Inc() }}
@@ -71,9 +53,9 @@ func (s *Server) admit(origin string) (status int, text string) {
 // gate, before its handshake.
 var testHookGate func()
 
-// slots counts the upgrades past the gate whose transport has not returned
-// yet. Every transport registers a completed connection (Hub.Open) before
-// Upgrade returns, so reserved + open connections never undercounts, and
+// slots counts the upgrades past the gate that the transport has not ended
+// yet (core.Gate.Done). Every transport registers a completed connection
+// (Hub.Open) before Done, so reserved + open connections never undercounts, and
 // max-conns holds even for upgrades racing each other. A connection counts
 // twice between its Open and its release, so an upgrade that finds the
 // count at the limit while others are in flight waits for them to end and

@@ -33,7 +33,7 @@ type Server struct {
 	slots     slots // upgrades past the gate
 
 	wsLn, grpcLn, httpLn, pprofLn net.Listener
-	wsSrv, httpSrv, pprofSrv      *http.Server
+	httpSrv, pprofSrv             *http.Server
 	grpcSrv                       *grpc.Server
 }
 
@@ -148,10 +148,6 @@ func (s *Server) buildAPIs() error {
 		mux.Handle("/demo/", jsclient.Demo(wsPort))
 	}
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
-	// The WebSocket port answers one request per connection (see gate);
-	// IdleTimeout is a backstop for any answer that did not close.
-	s.wsSrv = &http.Server{Handler: http.HandlerFunc(s.gate), ReadHeaderTimeout: handshakeTimeout,
-		IdleTimeout: 10 * time.Second, MaxHeaderBytes: s.cfg.MaxHeaderBytes}
 	if s.pprofLn != nil {
 		pm := http.NewServeMux()
 		pm.HandleFunc("/debug/pprof/", pprof.Index)
@@ -187,11 +183,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			errc <- nil
 		}()
 	}
-	if a, ok := s.transport.(variants.Acceptor); ok {
-		serve("ws", func() error { return a.Serve(s.wsLn, s.upgradeGate()) })
-	} else {
-		serve("ws", func() error { return s.wsSrv.Serve(s.wsLn) })
-	}
+	serve("ws", func() error { return s.transport.Serve(s.wsLn, s.gate()) })
 	serve("grpc", func() error { return s.grpcSrv.Serve(s.grpcLn) })
 	serve("http", func() error { return s.httpSrv.Serve(s.httpLn) })
 	n := 3
@@ -227,8 +219,7 @@ func (s *Server) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
 	s.slots.close(ctx) // no new upgrades; those past the gate finish, so Drain sees their connections
-	s.wsSrv.Close()    // and the rest of the WebSocket port; hijacked connections are the hub's
-	s.wsLn.Close()     // an Acceptor's: its handshakes in flight are refused by the closed gate
+	s.wsLn.Close()     // and the WebSocket port: handshakes still in flight are refused by the closed gate
 	s.hub.Drain(ctx)
 	s.stopGRPC(ctx)
 	s.httpSrv.Shutdown(ctx)

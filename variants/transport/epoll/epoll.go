@@ -7,15 +7,10 @@
 package epoll
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"runtime"
 	"sync"
-
-	"github.com/gobwas/ws"
 
 	"github.com/gpush/gpush/core"
 	"github.com/gpush/gpush/core/wsframe"
@@ -57,44 +52,10 @@ func New(hub *core.Hub) (*Transport, error) {
 	return t, nil
 }
 
-// Upgrade completes the handshake of a request another server read, with
-// gobwas/ws, takes the socket out of the Go runtime's poller and hands it
-// to an event loop. The HTTP handler goroutine ends here: nothing stays per
-// connection. gpushd does not come this way: Serve reads the handshakes on
-// the loops, without a goroutine per connection.
-func (t *Transport) Upgrade(w http.ResponseWriter, r *http.Request) {
-	nc, rw, _, err := ws.UpgradeHTTP(r, w)
-	if err != nil { // gobwas answered the client on the socket it took over
-		if nc != nil {
-			nc.Close() // not left to a garbage collection
-		}
-		return
-	}
-	early, err := buffered(rw)
-	if err != nil {
-		nc.Close()
-		return
-	}
-	if fd, ok := detach(nc); ok {
-		t.loops[fd%len(t.loops)].attach(fd, early) // by fd: each loop's table is dense (loop.conns)
-	}
-}
-
 // parserConfig is the frame parser's configuration, the same for every
 // connection.
 func (t *Transport) parserConfig() wsframe.Config {
 	return wsframe.Config{MaxMessage: t.hub.Limits().MaxFrame}
-}
-
-// buffered returns the bytes the handshake reader read past the request:
-// frames a client sent right after its upgrade.
-func buffered(rw *bufio.ReadWriter) ([]byte, error) {
-	if rw == nil || rw.Reader.Buffered() == 0 {
-		return nil, nil
-	}
-	b := make([]byte, rw.Reader.Buffered())
-	_, err := io.ReadFull(rw.Reader, b)
-	return b, err
 }
 
 // Close stops the loops and closes the connections they still hold.

@@ -278,19 +278,11 @@ func writeWhole(fd int, b []byte) error {
 // open makes an upgraded handshake a connection of this loop, with the
 // bytes the client sent after its request, and ends its admission.
 func (l *loop) open(h *handshake, early []byte) {
-	ec := &conn{fd: h.fd}
-	ec.wmu.Lock() // as attach: writers wait until ec.c is set
-	ec.c = l.t.hub.Open(ec)
-	ec.wmu.Unlock()
-	l.t.gate.Done()
-	ec.Kick()
 	l.mu.Lock()
 	l.forgetShake(h.fd)
-	l.put(ec)
 	l.mu.Unlock()
-	if len(early) > 0 {
-		ec.feed(l.t, &l.parser, early)
-	}
+	ec := l.attach(h.fd, early)
+	l.t.gate.Done()
 	if err := l.p.Mod(int(h.fd), connKey(ec)); err != nil {
 		l.close(ec)
 	}

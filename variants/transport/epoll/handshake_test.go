@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -497,29 +496,3 @@ func (h hookHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h hookHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h hookHandler) WithGroup(string) slog.Handler      { return h }
-
-// TestUpgradeThroughHTTPServer: a request another server read (net/http
-// here) upgrades through Upgrade and serves, with the frame the client sent
-// in the same write as its request.
-func TestUpgradeThroughHTTPServer(t *testing.T) {
-	hub := core.NewHub(core.Config{Registry: registry.NewSharded(4), Policy: policy.Immediate{}})
-	t.Cleanup(hub.Close)
-	tr, err := New(hub)
-	require.NoError(t, err)
-	srv := httptest.NewServer(http.HandlerFunc(tr.Upgrade))
-	t.Cleanup(func() {
-		srv.Close()
-		hub.Drain(t.Context())
-		tr.Close()
-	})
-	addr := srv.Listener.Addr().String()
-	nc := dialRaw(t, addr)
-	_, err = nc.Write(append([]byte(wsclient.UpgradeRequest(addr, "/ws")), subscribe("early")...))
-	require.NoError(t, err)
-	r := upgraded(t, nc)
-	_, payload, err := r.Next()
-	require.NoError(t, err)
-	assert.Equal(t, reply("early"), string(payload), "the frame that came with the request")
-	roundTrip(t, r, nc, "later")
-	assert.Equal(t, int64(1), hub.Stats().Conns.Load())
-}

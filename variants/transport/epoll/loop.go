@@ -99,10 +99,11 @@ func (l *loop) lookup(key uint64) *conn {
 	return nil
 }
 
-// attach makes fd a connection of this loop. early holds bytes the client
-// sent right after the handshake; they are parsed before the loop watches fd.
-func (l *loop) attach(fd int, early []byte) {
-	ec := &conn{fd: int32(fd)}
+// attach makes fd, upgraded, a connection of this loop, with early the
+// bytes the client sent after its request, parsed at once. It runs on the
+// loop goroutine; the caller has epoll report fd under connKey.
+func (l *loop) attach(fd int32, early []byte) *conn {
+	ec := &conn{fd: fd}
 	// Hub.Open registers the connection before it returns, and a push may
 	// Kick it at once: ec.c must be set before any writer reads it. Writers
 	// run under wmu only, so holding wmu defers them, and the Kick after
@@ -111,22 +112,13 @@ func (l *loop) attach(fd int, early []byte) {
 	ec.c = l.t.hub.Open(ec)
 	ec.wmu.Unlock()
 	ec.Kick()
-	if len(early) > 0 { // parsed here, not on the loop: with a Parser of its own
-		var p wsframe.Parser
-		p.Reset(l.cfg)
-		ec.feed(l.t, &p, early)
-	}
 	l.mu.Lock()
 	l.put(ec)
-	closed := l.closed
 	l.mu.Unlock()
-	if closed { // the loop has exited: no one else will close it
-		l.close(ec)
-		return
+	if len(early) > 0 {
+		ec.feed(l.t, &l.parser, early)
 	}
-	if err := l.p.Add(fd, connKey(ec)); err != nil {
-		l.close(ec) // here, or by closeAll on the loop if it found ec first
-	}
+	return ec
 }
 
 func (l *loop) run() {

@@ -64,9 +64,8 @@ func connect(t *testing.T, l *loop, early []byte) *peer {
 	require.NoError(t, err)
 	f.Close()
 	t.Cleanup(func() { nc.Close() })
-	l.attach(fds[0], early)
-	ec := l.conns[l.slot(&conn{fd: int32(fds[0])})]
-	require.NotNil(t, ec, "attached")
+	ec := l.attach(int32(fds[0]), early)
+	require.Same(t, ec, l.conns[l.slot(ec)], "attached")
 	t.Cleanup(func() { l.close(ec) })
 	return &peer{l: l, ec: ec, nc: nc, r: wsframe.Reader{R: bufio.NewReader(nc)}}
 }
@@ -160,8 +159,8 @@ func TestParkedFragmentedMessage(t *testing.T) {
 	assert.Equal(t, reply("f"), got)
 }
 
-// TestParkedEarlyBytes: half a frame read with the handshake is parsed by
-// the attaching goroutine's Parser and parked for the loop to finish.
+// TestParkedEarlyBytes: half a frame read with the handshake is parsed
+// when the connection opens and parked for the next read to finish.
 func TestParkedEarlyBytes(t *testing.T) {
 	l := testLoop(t)
 	frame := subscribe("early")
@@ -189,8 +188,7 @@ func TestParkedCloseMidFrame(t *testing.T) {
 	assert.Equal(t, start, wsframe.Held(), "and its parked state went back to its pools")
 }
 
-// TestCloseTwice: two closers of one connection at once, as attach when
-// epoll refuses the descriptor and the loop's closeAll: one closes, the
+// TestCloseTwice: two closers of one connection at once: one closes, the
 // parked state goes back once, the hub hears of it once. Many rounds, so
 // the race detector sees the two meet.
 func TestCloseTwice(t *testing.T) {
@@ -220,17 +218,24 @@ func TestCloseTwice(t *testing.T) {
 	assert.Equal(t, conns, l.t.hub.Stats().Conns.Load(), "the hub counts each connection closed once")
 }
 
-// TestAttachRefused: a descriptor epoll refuses (a regular file) is closed
-// by attach, which releases what its early bytes parked.
-func TestAttachRefused(t *testing.T) {
+// TestOpenRefused: a descriptor epoll refuses (a regular file) when its
+// handshake becomes a connection is closed, and what its early bytes
+// parked goes back.
+func TestOpenRefused(t *testing.T) {
 	l := testLoop(t)
+	done := 0
+	l.t.gate = core.Gate{Done: func() { done++ }}
 	start := wsframe.Held()
 	conns := l.t.hub.Stats().Conns.Load()
 	fd, err := unix.Open(filepath.Join(t.TempDir(), "file"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	require.NoError(t, err)
+	h := &handshake{fd: int32(fd)}
+	l.shakes[h.fd] = h
 	frame := subscribe("x")
-	l.attach(fd, frame[:len(frame)/2])
+	l.open(h, frame[:len(frame)/2])
 	assert.Equal(t, start, wsframe.Held(), "the early half frame's state went back")
 	assert.Equal(t, conns, l.t.hub.Stats().Conns.Load(), "the connection is closed")
+	assert.Equal(t, 1, done, "its admission ended")
+	assert.Empty(t, l.shakes, "the handshake is forgotten")
 	assert.Empty(t, slices.DeleteFunc(slices.Clone(l.conns), func(ec *conn) bool { return ec == nil }), "the loop holds no connection")
 }
