@@ -47,14 +47,20 @@ type handshake struct {
 
 func hsKey(fd int32) uint64 { return uint64(uint32(fd)) | hsTag }
 
-// tooLarge is the answer to a request whose headers pass Gate.MaxHeaderBytes.
-const tooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"Connection: close\r\n\r\n431 Request Header Fields Too Large"
+// Answers the loops write themselves, as net/http's server would: to a
+// request whose headers pass Gate.MaxHeaderBytes, and to one gobwas
+// refuses without an answer of its own.
+var (
+	tooLarge   = plainAnswer(http.StatusRequestHeaderFieldsTooLarge)
+	badRequest = plainAnswer(http.StatusBadRequest)
+)
 
-// badRequest is the answer to a request gobwas refuses without one of its
-// own, net/http's.
-const badRequest = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n" +
-	"Connection: close\r\n\r\n400 Bad Request"
+// plainAnswer is an HTTP error response with its status as the text, that
+// closes the connection.
+func plainAnswer(status int) []byte {
+	text := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	return []byte("HTTP/1.1 " + text + "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" + text)
+}
 
 var (
 	crlf            = []byte("\r\n")
@@ -194,7 +200,7 @@ func (l *loop) request(h *handshake, b []byte) bool {
 		return false
 	case end < 0 || end > l.t.gate.MaxHeaderBytes:
 		l.fail(core.HandshakeTooLarge)
-		l.refuse(h, []byte(tooLarge))
+		l.refuse(h, tooLarge)
 		return true
 	}
 	l.upgrade(h, data[:end], data[end:])
@@ -260,7 +266,7 @@ func (l *loop) fail(reason string) {
 func refusal(answer []byte) []byte {
 	line := bytes.Index(answer, crlf)
 	if line < 0 {
-		return []byte(badRequest)
+		return badRequest
 	}
 	line += len(crlf)
 	return slices.Concat(answer[:line], connectionClose, answer[line:])
